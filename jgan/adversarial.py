@@ -1,0 +1,103 @@
+"""The standard game of one generator against one discriminator (2014 GAN, DCGAN, WGAN, WGAN-GP, ...).
+
+Built from the config: the family's modules, an adversarial loss from jgan.losses, `n_critic` D updates
+per G update, and optional gradient penalty, weight clipping and EMA of G.
+"""
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from jgan import losses, models, regularizers
+from jgan.engine import Game, Phase
+from jgan.optim import make_optimizer
+
+
+def apply_module(module: nn.Module, params, collections: dict, x: jax.Array, labels, train: bool,
+                 rng: jax.Array | None = None) -> tuple[jax.Array, dict]:
+  """Applies a module as a pure function; in training it returns its updated mutable collections."""
+  variables = {'params': params, **collections}
+  if not train:
+    return module.apply(variables, x, labels, train=False), collections
+  rngs = {'dropout': rng} if rng is not None else None
+  if not collections:
+    return module.apply(variables, x, labels, train=True, rngs=rngs), collections
+  out, updated = module.apply(variables, x, labels, train=True, rngs=rngs, mutable=list(collections))
+  return out, dict(updated)
+
+
+def build_game(config: ml_collections.ConfigDict, image_shape: tuple[int, int, int]) -> Game:
+  """The G/D game that `config.model` and `config.gan` describe."""
+  generator, discriminator = models.build(config.model, image_shape)
+  adversarial = losses.get_loss(config.gan.loss)
+  gan = config.gan
+  z_dim = config.model.z_dim
+
+  def latents(rng, n):
+    if gan.z_distribution == 'uniform':  # the 2014 paper's noise
+      return jax.random.uniform(rng, (n, z_dim), minval=-1.0, maxval=1.0)
+    return jax.random.normal(rng, (n, z_dim))
+
+  def generate(params, collections, rng, n, labels):
+    z_rng, dropout_rng = jax.random.split(rng)
+    return apply_module(generator, params['g'], collections['g'], latents(z_rng, n), labels, True, dropout_rng)
+
+  def d_loss(params, collections, batch, rng, step):
+    del step
+    g_rng, real_rng, fake_rng, gp_rng, mix_rng = jax.random.split(rng, 5)
+    real, labels = batch['image'], batch.get('label')
+    fake, g_collections = generate(params, collections, g_rng, real.shape[0], labels)
+    fake = jax.lax.stop_gradient(fake)
+    real_logits, d_collections = apply_module(discriminator, params['d'], collections['d'], real, labels,
+                                              True, real_rng)
+    fake_logits, d_collections = apply_module(discriminator, params['d'], d_collections, fake, labels,
+                                              True, fake_rng)
+    loss = adversarial.d(real_logits, fake_logits)
+    metrics = {'real_logit': jnp.mean(real_logits), 'fake_logit': jnp.mean(fake_logits)}
+    if gan.gp_weight > 0:
+      critic = lambda x: apply_module(discriminator, params['d'], d_collections, x, labels, True, gp_rng)[0]
+      penalty = regularizers.gradient_penalty(critic, real, fake, mix_rng)
+      loss = loss + gan.gp_weight * penalty
+      metrics['gradient_penalty'] = penalty
+    return loss, ({'g': g_collections, 'd': d_collections}, metrics)
+
+  def g_loss(params, collections, batch, rng, step):
+    del step
+    g_rng, d_rng = jax.random.split(rng)
+    labels = batch.get('label')
+    fake, g_collections = generate(params, collections, g_rng, batch['image'].shape[0], labels)
+    fake_logits, d_collections = apply_module(discriminator, params['d'], collections['d'], fake, labels,
+                                              True, d_rng)
+    return adversarial.g(fake_logits), ({'g': g_collections, 'd': d_collections}, {})
+
+  def init(rng):
+    g_rng, d_rng, dropout_rng = jax.random.split(rng, 3)
+    labels = jnp.zeros((1,), jnp.int32)
+    return {
+        'g': generator.init(g_rng, jnp.zeros((1, z_dim)), labels, train=False),
+        'd': discriminator.init({'params': d_rng, 'dropout': dropout_rng}, jnp.zeros((1, *image_shape)),
+                                labels, train=False),
+    }
+
+  def sample_inputs(rng, n):
+    return {'z': latents(rng, n)}
+
+  def sample(params, collections, inputs):
+    return apply_module(generator, params['g'], collections['g'], inputs['z'], inputs.get('label'), False)[0]
+
+  clip = gan.weight_clip
+  d_phase = Phase('d', ('d',), d_loss, repeats=gan.n_critic,
+                  constrain=(lambda p: {'d': regularizers.clip_weights(p['d'], clip)}) if clip > 0 else None)
+  return Game(
+      modules={'g': generator, 'd': discriminator},
+      optimizers={'g': make_optimizer(config.optim.g), 'd': make_optimizer(config.optim.d)},
+      phases=(d_phase, Phase('g', ('g',), g_loss)),
+      init=init,
+      sample_inputs=sample_inputs,
+      sample=sample,
+      ema_players=('g',) if gan.ema_decay > 0 else (),
+      ema_decay=gan.ema_decay,
+      ema_start=gan.ema_start,
+  )

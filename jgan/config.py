@@ -1,0 +1,77 @@
+"""The base config every `configs/*.py` starts from, and the check that names a wrong key in one line."""
+from __future__ import annotations
+
+import ml_collections
+
+from jgan import models
+from jgan.errors import JganError
+
+
+def base_config(model: str = 'dcgan', **model_overrides) -> ml_collections.ConfigDict:
+  """Every key a training config may set, with defaults; `model` picks the family (jgan.models.<model>)."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.data = dict(
+      name='digits',  # 'digits' (bundled, offline), 'folder' (your images), or a TFDS name such as 'mnist'
+      split='train',
+      resolution=32,
+      channels=1,
+      data_dir='',  # TFDS data_dir; '' means TFDS's default (~/tensorflow_datasets)
+      folder='',  # with name='folder': a directory of images, one subdirectory per class if labelled
+      image_key='image',
+      label_key='label',  # '' for unlabelled TFDS datasets
+      num_threads=2,  # host threads decoding and resizing images
+  )
+  c.model = models.model_config(model, **model_overrides)
+  c.gan = dict(
+      loss='non_saturating',  # minimax, non_saturating, wasserstein, hinge, least_squares
+      n_critic=1,  # discriminator updates per generator update (the 2014 paper's k)
+      gp_weight=0.0,  # WGAN-GP lambda (10 in the paper); 0 turns the penalty off
+      weight_clip=0.0,  # WGAN's c (0.01 in the paper); 0 turns clipping off
+      z_distribution='normal',  # or 'uniform' on [-1, 1]
+      ema_decay=0.0,  # EMA of generator weights used for sampling; 0 turns it off
+      ema_start=0,
+  )
+  c.optim = dict(
+      g=dict(name='adam', lr=2e-4, b1=0.5, b2=0.999),
+      d=dict(name='adam', lr=2e-4, b1=0.5, b2=0.999),
+  )
+  c.train = dict(
+      steps=2000,  # generator updates
+      batch_size=64,  # global batch, split over all devices
+      log_every=50,
+      sample_every=250,
+      checkpoint_every=500,  # the digits Frechet distance is measured at every checkpoint
+      keep_checkpoints=3,
+      grid_size=8,  # samples form a grid_size x grid_size PNG
+  )
+  c.eval = dict(num_samples=1000)  # generated images per evaluation; 0 turns evaluation off
+  return c
+
+
+def _flat_keys(config: ml_collections.ConfigDict, prefix: str = '') -> dict[str, object]:
+  keys = {}
+  for key, value in config.items():
+    if isinstance(value, ml_collections.ConfigDict) and key != 'model':
+      keys.update(_flat_keys(value, f'{prefix}{key}.'))
+    else:
+      keys[f'{prefix}{key}'] = value
+  return keys
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Raises a one-line JganError for a key the base config does not know, or a model key its family lacks."""
+  known = _flat_keys(base_config())
+  for key in _flat_keys(config):
+    if key not in known:
+      section = key.rpartition('.')[0]
+      siblings = sorted(k.rpartition('.')[2] for k in known if k.rpartition('.')[0] == section)
+      raise JganError(f"unknown config key {key!r}; keys under {section or 'the top level'!r} are "
+                      f"{', '.join(siblings)}: fix the config file or the --config override")
+  family = models.get_family(config.model.name)
+  unknown = sorted(set(config.model) - {'name'} - set(family.DEFAULTS))
+  if unknown:
+    raise JganError(f"unknown config key 'model.{unknown[0]}' for model {config.model.name!r}; its keys "
+                    f"are {', '.join(sorted(family.DEFAULTS))}: fix the config file or the --config override")
+  if config.train.batch_size < 1 or config.train.steps < 0:
+    raise JganError('train.batch_size must be >= 1 and train.steps >= 0')

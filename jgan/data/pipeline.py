@@ -1,0 +1,168 @@
+"""One input pipeline for every dataset: decode, resize to the config's resolution, scale to [-1, 1],
+shuffle with a seed (a new order each epoch), batch, and put each batch on the mesh.
+
+Random access (TFDS `data_source` over array_record files, grain `MapDataset`) makes the position a
+single integer, the number of batches consumed, which the checkpoint stores: a resumed run reads
+exactly the batches the uninterrupted run would have read.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import grain
+import jax
+import ml_collections
+import numpy as np
+import tensorflow_datasets as tfds
+from PIL import Image
+
+from jgan.data.digits import SklearnDigits
+from jgan.data.folder import ImageFolder
+from jgan.errors import JganError
+
+
+def _tfds_source(data_cfg: ml_collections.ConfigDict):
+  data_dir = data_cfg.data_dir or None
+  if data_cfg.name == 'digits':
+    builder = SklearnDigits(data_dir=data_dir, file_format='array_record')
+    builder.download_and_prepare()  # Writes the bundled arrays once; no network.
+    return builder.as_data_source(split=data_cfg.split), builder.info.features
+  try:
+    tfds.builder_cls(data_cfg.name)
+  except tfds.core.registered.DatasetNotFoundError:
+    raise JganError(f"unknown dataset {data_cfg.name!r}: set config.data.name to 'digits', 'folder' "
+                    f"(with config.data.folder) or a TFDS catalog name such as 'mnist'") from None
+  builder = tfds.builder(data_cfg.name, data_dir=data_dir, file_format='array_record')
+  if not builder.is_prepared():
+    raise JganError(f"dataset {data_cfg.name!r} is not prepared in {builder.data_dir_root}: on a machine with "
+                    f"network and tensorflow run `tfds build {data_cfg.name} --file_format=array_record "
+                    f"--data_dir={builder.data_dir_root}` (datasets with manual downloads need their files "
+                    f"in <data_dir>/downloads/manual first), or set config.data.data_dir")
+  return builder.as_data_source(split=data_cfg.split), builder.info.features
+
+
+def make_source(data_cfg: ml_collections.ConfigDict):
+  """A random-access source of {'image': uint8 HxWxC, 'label': int} and its number of classes."""
+  if data_cfg.name == 'folder':
+    source = ImageFolder(data_cfg.folder)
+    return source, source.num_classes
+  source, features = _tfds_source(data_cfg)
+  label_key = data_cfg.label_key
+  num_classes = features[label_key].num_classes if label_key and label_key in features else 0
+  return _Renamed(source, data_cfg.image_key, label_key if num_classes else ''), num_classes
+
+
+class _Renamed:
+  """Presents a TFDS record as {'image', 'label'} whatever the dataset calls its features."""
+
+  def __init__(self, source, image_key: str, label_key: str):
+    self._source, self._image_key, self._label_key = source, image_key, label_key
+
+  def __len__(self) -> int:
+    return len(self._source)
+
+  def __getitem__(self, index: int) -> dict:
+    record = self._source[index]
+    return {'image': record[self._image_key], 'label': record[self._label_key] if self._label_key else 0}
+
+
+def preprocess(record: dict, resolution: int, channels: int) -> dict:
+  """uint8 HxWxC (or HxW) of any size -> float32 [resolution, resolution, channels] in [-1, 1]."""
+  image = np.asarray(record['image'])
+  if image.ndim == 2:
+    image = image[..., None]
+  if image.ndim != 3 or image.shape[-1] not in (1, 3, 4):
+    raise JganError(f'got an image of shape {image.shape}; expected height x width x 1, 3 or 4 channels: '
+                    f'check config.data.image_key')
+  pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+  pil = pil.convert('L' if channels == 1 else 'RGB')
+  width, height = pil.size
+  if width != height:  # Centre square crop, as DCGAN's CelebA pipeline does.
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    pil = pil.crop((left, top, left + side, top + side))
+  if pil.size != (resolution, resolution):
+    pil = pil.resize((resolution, resolution), Image.BILINEAR)  # Antialiased when shrinking.
+  pixels = np.asarray(pil, np.float32).reshape(resolution, resolution, channels)
+  return {'image': pixels / 127.5 - 1.0, 'label': np.int32(record['label'])}
+
+
+def make_dataset(data_cfg: ml_collections.ConfigDict, global_batch: int, sub_batches: int,
+                 seed: int) -> tuple[grain.MapDataset, int]:
+  """Batches {'image': [sub_batches, b, H, W, C], 'label': [sub_batches, b]} for this process, where
+  b = global_batch / process count, and the number of classes (0 if unlabelled)."""
+  processes = jax.process_count()
+  if global_batch % jax.device_count():
+    raise JganError(f'train.batch_size={global_batch} does not split over {jax.device_count()} devices: '
+                    f'use a multiple of {jax.device_count()}')
+  source, num_classes = make_source(data_cfg)
+  local_batch = global_batch // processes
+  ds = grain.MapDataset.source(source)[jax.process_index()::processes]  # Each host reads its own share.
+  if len(ds) < local_batch * sub_batches:
+    raise JganError(f'dataset {data_cfg.name!r} has {len(ds)} images per process, fewer than one batch of '
+                    f'{local_batch * sub_batches}: lower train.batch_size')
+  resolution, channels = data_cfg.resolution, data_cfg.channels
+
+  def to_sub_batches(batch):
+    return {k: v.reshape(sub_batches, local_batch, *v.shape[1:]) for k, v in batch.items()}
+
+  ds = (ds.shuffle(seed=seed).repeat(None).map(lambda r: preprocess(r, resolution, channels))
+        .batch(local_batch * sub_batches, drop_remainder=True).map(to_sub_batches))
+  return ds, num_classes
+
+
+class DeviceBatches:
+  """Global batches from index `start` on, assembled on the mesh, `prefetch` ahead of the train step.
+
+  Each process contributes its local rows (jax.make_array_from_process_local_data), so the same code
+  serves one CPU and a multi-host pod. Use as a context manager: closing joins the loader threads, which
+  must not outlive the interpreter.
+  """
+
+  def __init__(self, ds: grain.MapDataset, start: int, sharding: jax.sharding.Sharding, num_threads: int = 2,
+               prefetch: int = 2):
+    self._host_iter = ds[start:].to_iter_dataset(
+        grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch)).__iter__()
+    self._sharding = sharding
+    self._buffer: queue.Queue = queue.Queue(maxsize=prefetch)
+    self._stop = threading.Event()
+    self._thread = threading.Thread(target=self._produce, daemon=True)
+    self._thread.start()
+
+  def _produce(self) -> None:
+    try:
+      for batch in self._host_iter:
+        item = jax.tree.map(lambda x: jax.make_array_from_process_local_data(self._sharding, x), batch)
+        if not self._put(item):
+          return
+    except BaseException as error:  # Re-raised in the consumer, where it names the bad record.
+      self._put(error)
+
+  def _put(self, item) -> bool:
+    while not self._stop.is_set():
+      try:
+        self._buffer.put(item, timeout=0.1)
+        return True
+      except queue.Full:
+        continue
+    return False
+
+  def __iter__(self):
+    return self
+
+  def __next__(self) -> dict:
+    item = self._buffer.get()
+    if isinstance(item, BaseException):
+      raise item
+    return item
+
+  def close(self) -> None:
+    self._stop.set()
+    self._thread.join()
+    self._host_iter.close()
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    self.close()

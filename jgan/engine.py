@@ -1,0 +1,149 @@
+"""The one train step every GAN family shares, configured by a `Game` rather than copied per model.
+
+A game names its players (networks with their optimisers) and the phases of one training iteration.
+Each phase minimises one loss with respect to some players' parameters and may:
+  - repeat (WGAN's n_critic, the 2014 paper's k): a fresh sub-batch of data each time;
+  - run only every k iterations (StyleGAN2's lazy regularisers): the step is compiled once per pattern
+    of active phases, so an inactive phase costs nothing;
+  - constrain the updated parameters (WGAN's weight clipping).
+A loss sees every player's parameters and mutable collections (BatchNorm statistics, spectral-norm
+vectors) and returns the collections it updated, so two G/D pairs (CycleGAN) or a growing network
+(ProGAN's alpha in the batch) need no new step. All training state is one pytree, `TrainState`.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+PyTree = Any
+# loss(params, collections, sub_batch, rng, step) -> (scalar, (updated collections, metrics))
+LossFn = Callable[[dict, dict, dict, jax.Array, jax.Array], tuple[jax.Array, tuple[dict, dict]]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+  name: str
+  players: tuple[str, ...]
+  loss: LossFn
+  repeats: int = 1
+  every: int = 1
+  constrain: Callable[[dict], dict] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Game:
+  """Everything the engine needs to know about one family of GANs."""
+
+  modules: dict[str, nn.Module]
+  optimizers: dict[str, optax.GradientTransformation]
+  phases: tuple[Phase, ...]
+  # init(rng) -> {player: Flax variables}
+  init: Callable[[jax.Array], dict[str, PyTree]]
+  # sample_inputs(rng, n) -> the inputs of `sample` for n images (latents, labels, ...)
+  sample_inputs: Callable[[jax.Array, int], dict]
+  # sample(params, collections, inputs) -> images in [-1, 1]; given the EMA parameters where there are some
+  sample: Callable[[dict, dict, dict], jax.Array]
+  ema_players: tuple[str, ...] = ()
+  ema_decay: float = 0.0
+  ema_start: int = 0
+
+  @property
+  def sub_batches(self) -> int:
+    """How many sub-batches of data one iteration consumes: the most repeats of any phase."""
+    return max(phase.repeats for phase in self.phases)
+
+  def active_phases(self, step: int) -> tuple[bool, ...]:
+    return tuple(step % phase.every == 0 for phase in self.phases)
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array
+  rng: jax.Array
+  params: dict
+  collections: dict
+  opt_state: dict
+  ema_params: dict
+
+  def sampling_params(self) -> dict:
+    """Parameters to sample with: the EMA copies where the game keeps them."""
+    return {**self.params, **self.ema_params}
+
+
+def init_state(game: Game, rng: jax.Array) -> TrainState:
+  """Initialises every player; jit it with `out_shardings` to place the state on a mesh."""
+  init_rng, train_rng = jax.random.split(rng)
+  variables = game.init(init_rng)
+  params = {name: v['params'] for name, v in variables.items()}
+  collections = {name: {k: c for k, c in v.items() if k != 'params'} for name, v in variables.items()}
+  return TrainState(
+      step=jnp.zeros((), jnp.int32),
+      rng=train_rng,
+      params=params,
+      collections=collections,
+      opt_state={name: game.optimizers[name].init(p) for name, p in params.items()},
+      ema_params={name: params[name] for name in game.ema_players},
+  )
+
+
+def _update(game: Game, phase: Phase, step: jax.Array, carry, inputs):
+  params, collections, opt_state = carry
+  sub_batch, rng = inputs
+
+  def loss_of(trainable):
+    return phase.loss({**params, **trainable}, collections, sub_batch, rng, step)
+
+  trainable = {name: params[name] for name in phase.players}
+  (loss, (new_collections, metrics)), grads = jax.value_and_grad(loss_of, has_aux=True)(trainable)
+  params, opt_state = dict(params), dict(opt_state)
+  for name in phase.players:
+    updates, opt_state[name] = game.optimizers[name].update(grads[name], opt_state[name], params[name])
+    params[name] = optax.apply_updates(params[name], updates)
+    metrics[f'{name}_grad_norm'] = optax.global_norm(grads[name])
+  if phase.constrain is not None:
+    params.update(phase.constrain({name: params[name] for name in phase.players}))
+  metrics = {f'{phase.name}/{k}': v for k, v in {'loss': loss, **metrics}.items()}
+  return (params, {**collections, **new_collections}, opt_state), metrics
+
+
+def train_step(game: Game, state: TrainState, batch: dict, active: tuple[bool, ...]) -> tuple[TrainState, dict]:
+  """One iteration: each active phase in order, then the EMA. Pure; jit with `active` static.
+
+  Args:
+    game: the family's players and phases.
+    state: the full training state.
+    batch: arrays with a leading axis of `game.sub_batches`; repeat i of a phase sees sub-batch i.
+    active: which phases run this iteration (`game.active_phases(step)`).
+  Returns:
+    The new state and a dict of scalar metrics (averaged over a phase's repeats).
+  """
+  rng = jax.random.fold_in(state.rng, state.step)
+  carry = (state.params, state.collections, state.opt_state)
+  metrics = {}
+  for index, phase in enumerate(game.phases):
+    if not active[index]:
+      continue
+    rngs = jax.random.split(jax.random.fold_in(rng, index), phase.repeats)
+    # Unrolled rather than lax.scan: XLA's CPU backend runs convolutions inside a while loop about 16x
+    # slower (measured: 952 vs 57 ms for a DCGAN step), and repeats are few (n_critic <= 5).
+    phase_metrics = []
+    for repeat in range(phase.repeats):
+      sub_batch = jax.tree.map(lambda x, r=repeat: x[r], batch)
+      carry, repeat_metrics = _update(game, phase, state.step, carry, (sub_batch, rngs[repeat]))
+      phase_metrics.append(repeat_metrics)
+    metrics.update(jax.tree.map(lambda *m: jnp.mean(jnp.stack(m)), *phase_metrics))
+  params, collections, opt_state = carry
+  # Exponential moving average of weights (Karras et al. 2018; Yazici et al. 2019); a plain copy before
+  # ema_start, so that the average does not remember the random initialisation.
+  decay = jnp.where(state.step >= game.ema_start, game.ema_decay, 0.0)
+  ema_params = {name: jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, state.ema_params[name], params[name])
+                for name in game.ema_players}
+  new_state = state.replace(step=state.step + 1, params=params, collections=collections,
+                            opt_state=opt_state, ema_params=ema_params)
+  return new_state, metrics

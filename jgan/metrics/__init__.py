@@ -1,0 +1,1 @@
+"""Sample-quality metrics: Frechet distances and the digits classifier that scores generated digits."""

@@ -1,0 +1,216 @@
+"""A small CNN trained on the bundled digits that scores generated digits without any download.
+
+Its 128-d penultimate features give a Frechet distance between real and generated images (an offline
+stand-in for FID) and its softmax gives per-sample confidence and the class balance of the samples.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import tempfile
+import zipfile
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import traverse_util
+
+from jgan.data.digits import NUM_CLASSES, load_digits_arrays
+from jgan.metrics import frechet
+
+_FEATURES = 128
+_SIZE = 32  # Every input is resized to 32x32 grey, so 32- and 64-pixel generators are scored alike.
+_CACHE_NAME = 'digits_classifier_v1.npz'
+_SEED = 0
+_STEPS = 200
+_BATCH = 128
+_LEARNING_RATE = 1e-3
+_MAX_SHIFT = 2  # Pixels at 32x32: generated digits are rarely centred exactly like the real ones.
+_NOISE_STD = 0.1  # Generator outputs carry pixel noise that the real digits lack.
+
+
+class _CNN(nn.Module):
+  """conv 32 /2 -> conv 64 /2 -> dense 128 (the features) -> dense 10; no BatchNorm, so a pure function."""
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    x = nn.relu(nn.Conv(32, (3, 3), strides=2, name='conv1')(x))
+    x = nn.relu(nn.Conv(64, (3, 3), strides=2, name='conv2')(x))
+    features = nn.relu(nn.Dense(_FEATURES, name='features')(x.reshape(x.shape[0], -1)))
+    return features, nn.Dense(NUM_CLASSES, name='logits')(features)
+
+
+def _preprocess(images: jax.Array) -> jax.Array:
+  """[N, H, W, 1 or 3] in [-1, 1] -> grey [N, 32, 32, 1]; antialiasing keeps downscaled 64s smooth."""
+  grey = jnp.mean(images.astype(jnp.float32), axis=-1, keepdims=True)
+  return jax.image.resize(grey, (grey.shape[0], _SIZE, _SIZE, 1), method='linear', antialias=True)
+
+
+@jax.jit
+def _features_and_probs(params, images: jax.Array) -> tuple[jax.Array, jax.Array]:
+  features, logits = _CNN().apply({'params': params}, _preprocess(images))
+  return features, jax.nn.softmax(logits)
+
+
+def _real_digits(split: str) -> tuple[np.ndarray, np.ndarray]:
+  images, labels = load_digits_arrays(split)
+  return images.astype(np.float32) / 127.5 - 1.0, labels
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class DigitsClassifier:
+  """Trained parameters of the digits CNN; the methods are pure functions of them."""
+
+  params: dict
+
+  def features_and_probs(self, images: np.ndarray, batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
+    """Penultimate features and class probabilities of images.
+
+    Args:
+      images: float [N, H, W, C] in [-1, 1], any H and W, C = 1 or 3.
+      batch_size: images per jitted call; the last batch is padded so each input shape compiles once.
+
+    Returns:
+      (features float64 [N, 128], softmax probabilities float64 [N, 10]).
+    """
+    images = np.asarray(images, np.float32)
+    if images.ndim != 4 or images.shape[-1] not in (1, 3):
+      raise ValueError(f'digits classifier takes images [N, H, W, 1 or 3], got shape {images.shape}; '
+                       'pass NHWC grey or RGB images.')
+    n = images.shape[0]
+    size = max(1, min(batch_size, n))
+    features, probs = [], []
+    for start in range(0, n, size):
+      batch = images[start:start + size]
+      padded = np.concatenate([batch, np.zeros((size - len(batch),) + batch.shape[1:], np.float32)])
+      f, p = _features_and_probs(self.params, padded)
+      features.append(np.asarray(f, np.float64)[:len(batch)])
+      probs.append(np.asarray(p, np.float64)[:len(batch)])
+    if not features:
+      return np.zeros((0, _FEATURES)), np.zeros((0, NUM_CLASSES))
+    return np.concatenate(features), np.concatenate(probs)
+
+  def test_accuracy(self) -> float:
+    """Returns the accuracy on the held-out 'test' split of the digits."""
+    images, labels = _real_digits('test')
+    _, probs = self.features_and_probs(images)
+    return float(np.mean(np.argmax(probs, axis=-1) == labels))
+
+
+def _augment(key: jax.Array, images: jax.Array) -> jax.Array:
+  """Random shifts of up to _MAX_SHIFT pixels (background -1 fills in) plus Gaussian pixel noise."""
+  shift_key, noise_key = jax.random.split(key)
+  n = images.shape[0]
+  padded = jnp.pad(images, ((0, 0), (_MAX_SHIFT,) * 2, (_MAX_SHIFT,) * 2, (0, 0)), constant_values=-1.0)
+  offsets = jax.random.randint(shift_key, (n, 2), 0, 2 * _MAX_SHIFT + 1)
+  crop = lambda image, offset: jax.lax.dynamic_slice(image, (offset[0], offset[1], 0), (_SIZE, _SIZE, 1))
+  shifted = jax.vmap(crop)(padded, offsets)
+  return shifted + _NOISE_STD * jax.random.normal(noise_key, shifted.shape)
+
+
+_OPTIMIZER = optax.adam(_LEARNING_RATE)
+
+
+@jax.jit
+def _train_step(params, opt_state, key: jax.Array, images: jax.Array, labels: jax.Array):
+  """One Adam step on a random augmented batch of the preprocessed training digits."""
+  index_key, augment_key = jax.random.split(key)
+  index = jax.random.randint(index_key, (_BATCH,), 0, images.shape[0])
+
+  def loss_fn(params):
+    _, logits = _CNN().apply({'params': params}, _augment(augment_key, images[index]))
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels[index]).mean()
+
+  updates, opt_state = _OPTIMIZER.update(jax.grad(loss_fn)(params), opt_state, params)
+  return optax.apply_updates(params, updates), opt_state
+
+
+def _train(seed: int = _SEED) -> dict:
+  """Trains the CNN on the 'train' digits with Adam; deterministic given the seed. Returns its params."""
+  images, labels = _real_digits('train')
+  images, labels = _preprocess(jnp.asarray(images)), jnp.asarray(labels)
+  init_key, data_key = jax.random.split(jax.random.PRNGKey(seed))
+  # Jitted: Flax's eager init dispatches (and compiles) op by op, which takes seconds on CPU.
+  params = jax.jit(_CNN().init)(init_key, images[:1])['params']
+  opt_state = _OPTIMIZER.init(params)
+  for step in range(_STEPS):
+    params, opt_state = _train_step(params, opt_state, jax.random.fold_in(data_key, step), images, labels)
+  return jax.device_get(params)
+
+
+def _load(path: str) -> dict:
+  """Reads cached params, checking every name and shape against the model so stale files are rejected."""
+  expected = traverse_util.flatten_dict(
+      jax.eval_shape(_CNN().init, jax.random.PRNGKey(0), jnp.zeros((1, _SIZE, _SIZE, 1)))['params'], sep='/')
+  with np.load(path) as data:
+    flat = {name: data[name] for name in data.files}
+  if {k: v.shape for k, v in flat.items()} != {k: v.shape for k, v in expected.items()}:
+    raise ValueError(f'{path} does not hold the digits classifier parameters')
+  return traverse_util.unflatten_dict(flat, sep='/')
+
+
+def _save(path: str, params: dict) -> None:
+  """Writes params to a temporary file and renames it, so readers never see a half-written cache."""
+  fd, tmp_path = tempfile.mkstemp(dir=os.path.dirname(path), suffix='.tmp')
+  try:
+    with os.fdopen(fd, 'wb') as f:
+      np.savez(f, **traverse_util.flatten_dict(params, sep='/'))
+    os.replace(tmp_path, path)
+  except BaseException:
+    os.unlink(tmp_path)
+    raise
+
+
+def load_or_train(cache_dir: str | None = None) -> DigitsClassifier:
+  """Loads the cached digits classifier, or trains it (a few seconds on CPU) and caches it.
+
+  Args:
+    cache_dir: folder of the cache file; defaults to $JGAN_CACHE_DIR, else ~/.cache/jgan.
+
+  Returns:
+    The trained DigitsClassifier.
+  """
+  if cache_dir is None:
+    cache_dir = os.environ.get('JGAN_CACHE_DIR') or os.path.join(os.path.expanduser('~'), '.cache', 'jgan')
+  path = os.path.join(cache_dir, _CACHE_NAME)
+  if os.path.exists(path):
+    try:
+      return DigitsClassifier(_load(path))
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
+      logging.warning('Retraining the digits classifier: cannot read %s (%s)', path, e)
+  params = _train()
+  os.makedirs(cache_dir, exist_ok=True)
+  _save(path, params)
+  return DigitsClassifier(params)
+
+
+def digits_scores(classifier: DigitsClassifier, real_images: np.ndarray,
+                  fake_images: np.ndarray) -> dict[str, float]:
+  """Scores generated digits against real ones with the digits classifier.
+
+  Args:
+    classifier: from load_or_train().
+    real_images: float [N, H, W, C] in [-1, 1], real digits.
+    fake_images: float [M, H', W', C'] in [-1, 1], generated digits.
+
+  Returns:
+    'fd': Frechet distance between the classifier features of real and fake images (lower is better);
+    'confidence': mean max-softmax probability on fake images (high when they look like clear digits);
+    'class_entropy': entropy in nats of the predicted (argmax) class frequencies over fake images
+      (log 10 = 2.30 when all classes are equally represented, 0 under mode collapse).
+  """
+  real_features, _ = classifier.features_and_probs(real_images)
+  fake_features, fake_probs = classifier.features_and_probs(fake_images)
+  fd = frechet.frechet_distance_from_features(real_features, fake_features)  # Checks for >= 2 samples too.
+  # Class frequencies of the argmax predictions rather than the mean softmax: blank or junk samples get
+  # near-uniform softmaxes whose mean looks perfectly balanced, hiding a collapse onto one junk mode.
+  frequencies = np.bincount(fake_probs.argmax(axis=-1), minlength=NUM_CLASSES) / len(fake_probs)
+  present = frequencies[frequencies > 0]
+  return {
+      'fd': fd,
+      'confidence': float(fake_probs.max(axis=-1).mean()),
+      'class_entropy': float(-np.sum(present * np.log(present))),
+  }

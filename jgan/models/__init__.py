@@ -1,0 +1,52 @@
+"""Model families, one module each, found by name: `config.model.name = 'dcgan'` is jgan.models.dcgan.
+
+A family module provides:
+  DEFAULTS: dict of its model config keys and default values.
+  check(model_config, image_shape): raises JganError if it cannot generate images of that shape.
+  Generator and Discriminator: Flax modules whose fields are named as config keys (plus image_shape);
+    called G(z, labels, train=...) -> images in [-1, 1] and D(images, labels, train=...) -> logits [B].
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+from types import ModuleType
+
+import flax.linen as nn
+import ml_collections
+
+from jgan.errors import JganError
+
+
+def family_names() -> list[str]:
+  return sorted(m.name for m in pkgutil.iter_modules(__path__))
+
+
+def get_family(name: str) -> ModuleType:
+  """Returns the module jgan.models.<name>, or a JganError listing the families there are."""
+  if name not in family_names():
+    raise JganError(f"unknown model {name!r}: set config.model.name to one of {', '.join(family_names())}")
+  return importlib.import_module(f'jgan.models.{name}')
+
+
+def model_config(name: str, **overrides) -> ml_collections.ConfigDict:
+  """The model section of a config: the family's defaults, with `overrides` applied and checked."""
+  family = get_family(name)
+  unknown = sorted(set(overrides) - set(family.DEFAULTS))
+  if unknown:
+    raise JganError(f"unknown key(s) {unknown} for model {name!r}: its keys are {sorted(family.DEFAULTS)}")
+  return ml_collections.ConfigDict({'name': name, **family.DEFAULTS, **overrides})
+
+
+def build(model_cfg: ml_collections.ConfigDict, image_shape: tuple[int, int, int]) -> tuple[nn.Module, nn.Module]:
+  """The family's (generator, discriminator), each given the config keys that it declares as fields."""
+  family = get_family(model_cfg.name)
+  family.check(model_cfg, tuple(image_shape))
+  values = {**model_cfg.to_dict(), 'image_shape': tuple(image_shape)}
+
+  def make(cls):
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in values.items() if k in names})
+
+  return make(family.Generator), make(family.Discriminator)

@@ -1,0 +1,79 @@
+"""DCGAN (Radford et al. 2016): all-convolutional G and D with BatchNorm, as PyTorch users run it.
+
+G: z -> 4x4 x (8 g_width) by a "1x1 -> 4x4" transposed convolution (a dense layer), then 4x4 stride-2
+transposed convolutions halving the channels up to the resolution, BatchNorm + ReLU, tanh output.
+D: 4x4 stride-2 convolutions doubling the channels from d_width, LeakyReLU(0.2), BatchNorm on all but the
+first, no pooling, and a final 4x4 valid convolution to one logit. Weights ~ N(0, 0.02) (Sec. 4).
+"""
+from __future__ import annotations
+
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jgan.errors import JganError
+from jgan.layers import UpConv4x4, norm_layer, spectral
+
+DEFAULTS = {
+    'z_dim': 100,
+    'g_width': 64,  # PyTorch's ngf
+    'd_width': 64,  # PyTorch's ndf
+    'g_norm': 'batch',
+    'd_norm': 'batch',  # 'none' (or 'layer') for WGAN-GP: the penalty is per example, BatchNorm mixes them
+    'spectral_norm': False,  # in D (Miyato et al. 2018)
+}
+RESOLUTIONS = (16, 32, 64, 128, 256)
+_INIT = nn.initializers.normal(0.02)
+
+
+def check(model_cfg, image_shape: tuple[int, int, int]) -> None:
+  height, width, _ = image_shape
+  if height != width or height not in RESOLUTIONS:
+    raise JganError(f'dcgan makes square images of side {RESOLUTIONS}, not {height}x{width}: '
+                    f'set config.data.resolution to one of those')
+
+
+def _num_upsamplings(resolution: int) -> int:
+  return int(math.log2(resolution)) - 2  # 4x4 -> resolution
+
+
+class Generator(nn.Module):
+  image_shape: tuple[int, int, int]
+  g_width: int = 64
+  g_norm: str = 'batch'
+
+  @nn.compact
+  def __call__(self, z: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
+    del labels
+    ups = _num_upsamplings(self.image_shape[0])
+    channels = self.g_width * 8
+    x = nn.Dense(4 * 4 * channels, use_bias=False, kernel_init=_INIT)(z).reshape(-1, 4, 4, channels)
+    x = nn.relu(norm_layer(self.g_norm, train)(x))
+    for _ in range(ups - 1):
+      channels //= 2
+      x = nn.relu(norm_layer(self.g_norm, train)(UpConv4x4(channels)(x)))
+    return jnp.tanh(UpConv4x4(self.image_shape[-1])(x))
+
+
+class Discriminator(nn.Module):
+  image_shape: tuple[int, int, int]
+  d_width: int = 64
+  d_norm: str = 'batch'
+  spectral_norm: bool = False
+
+  @nn.compact
+  def __call__(self, images: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
+    del labels
+
+    def conv(features, x, strides=2, padding=((1, 1), (1, 1))):
+      layer = nn.Conv(features, (4, 4), strides=strides, padding=padding, use_bias=False, kernel_init=_INIT)
+      return spectral(layer, self.spectral_norm)(x, train)
+
+    x = nn.leaky_relu(conv(self.d_width, images), 0.2)
+    channels = self.d_width
+    for _ in range(_num_upsamplings(self.image_shape[0]) - 1):
+      channels *= 2
+      x = nn.leaky_relu(norm_layer(self.d_norm, train)(conv(channels, x)), 0.2)
+    return conv(1, x, strides=1, padding='VALID').reshape(-1)

@@ -1,0 +1,56 @@
+"""The 2014 GAN (Goodfellow et al. 2014, Sec. 5): fully connected G with ReLU, maxout D with dropout."""
+from __future__ import annotations
+
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jgan.layers import Maxout
+
+DEFAULTS = {
+    'z_dim': 100,
+    'g_hidden': (1200, 1200),  # the paper's MNIST generator (pylearn2 config), ReLU units
+    'd_hidden': (240, 240),  # maxout units, 5 pieces each
+    'd_pieces': 5,
+    'd_input_dropout': 0.2,  # dropout rates: keep 0.8 of the inputs and 0.5 of the hidden units
+    'd_dropout': 0.5,
+}
+
+
+def check(model_cfg, image_shape: tuple[int, int, int]) -> None:
+  del model_cfg, image_shape  # Fully connected: any image shape works.
+
+
+class Generator(nn.Module):
+  image_shape: tuple[int, int, int]
+  g_hidden: tuple[int, ...] = (1200, 1200)
+
+  @nn.compact
+  def __call__(self, z: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
+    del labels, train
+    x = z
+    for width in self.g_hidden:
+      x = nn.relu(nn.Dense(width)(x))
+    # tanh rather than the paper's sigmoid: jgan scales every dataset to [-1, 1].
+    x = jnp.tanh(nn.Dense(math.prod(self.image_shape))(x))
+    return x.reshape(z.shape[0], *self.image_shape)
+
+
+class Discriminator(nn.Module):
+  image_shape: tuple[int, int, int]
+  d_hidden: tuple[int, ...] = (240, 240)
+  d_pieces: int = 5
+  d_input_dropout: float = 0.2
+  d_dropout: float = 0.5
+
+  @nn.compact
+  def __call__(self, images: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
+    del labels
+    x = images.reshape(images.shape[0], -1)
+    x = nn.Dropout(self.d_input_dropout, deterministic=not train)(x)
+    for width in self.d_hidden:
+      x = nn.Dropout(self.d_dropout, deterministic=not train)(Maxout(width, self.d_pieces)(x))
+    return nn.Dense(1)(x)[:, 0]
+

@@ -1,0 +1,202 @@
+"""The training loop behind train.py: restore or initialise, step, log, sample, evaluate, checkpoint."""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import signal
+import time
+from typing import Callable
+
+import jax
+import ml_collections
+import numpy as np
+
+from jgan import adversarial, config as config_lib, sharding
+from jgan.checkpoint import Checkpointer
+from jgan.data import pipeline
+from jgan.engine import Game, TrainState, init_state, train_step
+from jgan.errors import JganError
+from jgan.images import save_grid
+from jgan.writer import MetricWriter
+
+
+class _StopRequest:
+  """Turns the first SIGINT/SIGTERM into a flag the loop checks after each step; a second SIGINT aborts."""
+
+  def __init__(self):
+    self.signal_name = None
+    self._previous = {}
+
+  def __enter__(self):
+    for sig in (signal.SIGINT, signal.SIGTERM):
+      self._previous[sig] = signal.signal(sig, self._handle)
+    return self
+
+  def _handle(self, signum, frame):
+    if self.signal_name is not None and signum == signal.SIGINT:
+      raise KeyboardInterrupt
+    self.signal_name = signal.Signals(signum).name
+    print(f'\n{self.signal_name} received: finishing this step and saving a checkpoint '
+          f'(Ctrl-C again to abort without saving)', flush=True)
+
+  def __exit__(self, *exc):
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+
+
+def _check_workdir(workdir: str) -> None:
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    probe = os.path.join(workdir, '.write_test')
+    with open(probe, 'w') as f:
+      f.write('ok')
+    os.remove(probe)
+  except OSError as error:
+    raise JganError(f'cannot write to --workdir={workdir!r} ({error.strerror}): choose a writable directory') \
+        from None
+
+
+def sample_images(sample: Callable, state: TrainState, inputs: dict, batch_size: int = 500) -> np.ndarray:
+  """Images for `inputs` from the sampling (EMA) parameters, in batches of at most `batch_size`.
+
+  Args:
+    sample: the jitted `game.sample`.
+    state: the training state.
+    inputs: what `game.sample_inputs` returns.
+    batch_size: the most images computed at once.
+  """
+  n = len(next(iter(inputs.values())))
+  chunks = [sample(state.sampling_params(), state.collections, jax.tree.map(lambda x, i=i: x[i:i + batch_size],
+                                                                               inputs))
+            for i in range(0, n, batch_size)]
+  return np.concatenate([np.asarray(c) for c in chunks])
+
+
+class _DigitsEvaluator:
+  """The offline learning measure: Frechet distance in the digits classifier's feature space."""
+
+  def __init__(self, config: ml_collections.ConfigDict, source):
+    from jgan.metrics import digits_classifier  # Trains (once, then cached) a small classifier.
+
+    self._module = digits_classifier
+    self._classifier = digits_classifier.load_or_train()
+    self._real = np.stack([pipeline.preprocess(source[i], config.data.resolution, config.data.channels)['image']
+                           for i in range(len(source))])
+    self._num_samples = config.eval.num_samples
+
+  def __call__(self, game: Game, sample: Callable, state: TrainState, rng: jax.Array) -> dict[str, float]:
+    fake = sample_images(sample, state, game.sample_inputs(rng, self._num_samples))
+    scores = self._module.digits_scores(self._classifier, self._real, fake)
+    return {f'eval/digits_{k}': v for k, v in scores.items()}
+
+
+def _format(metrics: dict[str, float]) -> str:
+  return ' '.join(f'{k} {v:.4g}' for k, v in sorted(metrics.items()))
+
+
+def _duration(seconds: float) -> str:
+  seconds = int(seconds)
+  return f'{seconds // 3600}h{seconds % 3600 // 60:02d}m' if seconds >= 3600 else f'{seconds // 60}m{seconds % 60:02d}s'
+
+
+def run(config: ml_collections.ConfigDict, workdir: str, mesh: jax.sharding.Mesh | None = None) -> dict:
+  """Trains `config` in `workdir`, resuming from its latest checkpoint; returns the last logged metrics.
+
+  Raises:
+    JganError: a problem with the config, the data, the workdir or a checkpoint, in one line.
+  """
+  config_lib.validate(config)
+  _check_workdir(workdir)
+  mesh = mesh or sharding.make_mesh()
+  is_main = jax.process_index() == 0
+  image_shape = (config.data.resolution, config.data.resolution, config.data.channels)
+  game = adversarial.build_game(config, image_shape)
+  ds, _ = pipeline.make_dataset(config.data, config.train.batch_size, game.sub_batches, config.seed)
+
+  replicated = sharding.replicated(mesh)
+  state = jax.jit(functools.partial(init_state, game), out_shardings=replicated)(jax.random.key(config.seed))
+  checkpointer = Checkpointer(workdir, config.train.keep_checkpoints)
+  data_index = 0
+  latest = checkpointer.latest_step()
+  if latest is not None:
+    state, meta = checkpointer.restore(latest, state)
+    data_index = meta['data_index']
+    if is_main:
+      print(f'resumed from {checkpointer.directory} at step {latest}', flush=True)
+  with open(os.path.join(workdir, 'config.json'), 'w') as f:
+    f.write(config.to_json(indent=2))
+
+  step_fn = jax.jit(functools.partial(train_step, game), static_argnums=2, donate_argnums=0,
+                    out_shardings=(replicated, replicated))
+  sample = jax.jit(game.sample)
+  grid_inputs = game.sample_inputs(jax.random.key(config.seed + 1), config.train.grid_size ** 2)
+  eval_rng = jax.random.key(config.seed + 2)
+  evaluator = None
+  if config.data.name == 'digits' and config.eval.num_samples > 0:
+    evaluator = _DigitsEvaluator(config, pipeline.make_source(config.data)[0])
+  writer = MetricWriter(workdir) if is_main else None
+
+  def save_samples(step):
+    if is_main:
+      images = sample_images(sample, state, grid_inputs)
+      path = os.path.join(workdir, 'samples', f'step_{step:07d}.png')
+      canvas = save_grid(path, images, config.train.grid_size, scale=max(1, 64 // config.data.resolution))
+      writer.image(step, 'samples', canvas)
+
+  def checkpoint_and_evaluate(step):
+    checkpointer.save(step, state, {'data_index': data_index, 'config': config.to_dict()})
+    if evaluator is not None:
+      scores = evaluator(game, sample, state, eval_rng)
+      if is_main:
+        writer.scalars(step, scores)
+        print(f'step {step:>7d} | {_format(scores)}', flush=True)
+
+  start = int(state.step)
+  total = config.train.steps
+  if start == 0 and evaluator is not None and is_main:
+    scores = evaluator(game, sample, state, eval_rng)
+    writer.scalars(0, scores)
+    print(f'step {0:>7d} | untrained generator | {_format(scores)}', flush=True)
+  metrics, last_saved = {}, start
+  timer_start, timer_steps = None, 0
+  batches = pipeline.DeviceBatches(ds, data_index, sharding.batch_sharding(mesh), config.data.num_threads)
+  with _StopRequest() as stop, batches:
+    for step in range(start, total):
+      state, step_metrics = step_fn(state, next(batches), game.active_phases(step))
+      data_index += 1
+      done = step + 1
+      if timer_start is None:  # Time from the end of the first (compiling) step.
+        jax.block_until_ready(state.step)
+        timer_start = time.perf_counter()
+      else:
+        timer_steps += 1
+      if done % config.train.log_every == 0 or done == total or stop.signal_name:
+        metrics = {k: float(v) for k, v in jax.device_get(step_metrics).items()}
+        if not all(np.isfinite(v) for v in metrics.values()):
+          raise JganError(f'a loss became NaN or inf at step {done} ({_format(metrics)}): lower the learning '
+                          f'rates or add a regulariser (gan.gp_weight, model.spectral_norm)')
+        elapsed = time.perf_counter() - timer_start
+        rate = timer_steps / elapsed if timer_steps else 0.0
+        if is_main:
+          writer.scalars(done, {**metrics, 'images_per_second': rate * config.train.batch_size})
+          eta = _duration((total - done) / rate) if rate else '?'
+          print(f'step {done:>7d}/{total} | {rate * config.train.batch_size:7.0f} img/s | {_format(metrics)} '
+                f'| eta {eta}', flush=True)
+      if done % config.train.sample_every == 0 or done == total:
+        save_samples(done)
+      if done % config.train.checkpoint_every == 0 or done == total:
+        checkpoint_and_evaluate(done)
+        last_saved = done
+      if stop.signal_name:
+        break
+    if int(state.step) != last_saved:
+      checkpointer.save(int(state.step), state, {'data_index': data_index, 'config': config.to_dict()})
+    checkpointer.wait()
+  checkpointer.close()
+  if writer is not None:
+    writer.close()
+  if stop.signal_name and is_main:
+    print(f'stopped at step {int(state.step)} by {stop.signal_name}; checkpoint saved in '
+          f'{checkpointer.directory}: run the same command to resume', flush=True)
+  return metrics

@@ -1,0 +1,62 @@
+import chex
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from jgan.layers import Maxout, UpConv4x4, spectral
+
+
+def test_upconv_is_the_transposed_stride_2_convolution():
+  # A transposed convolution is, by definition, the adjoint (VJP) of the strided convolution with the
+  # same kernel: PyTorch's ConvTranspose2d(4, stride=2, padding=1) is the VJP of Conv2d(4, 2, 1).
+  x = jax.random.normal(jax.random.key(0), (2, 5, 3, 6))
+  layer = UpConv4x4(4)
+  params = layer.init(jax.random.key(1), x)
+  kernel = params['params']['kernel']  # [4, 4, in=6, out=4]
+  conv = lambda u: lax.conv_general_dilated(u, jnp.swapaxes(kernel, 2, 3), (2, 2), ((1, 1), (1, 1)),
+                                            dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  _, vjp = jax.vjp(conv, jnp.zeros((2, 10, 6, 4)))
+  expected = vjp(x)[0]
+  out = layer.apply(params, x)
+  chex.assert_shape(out, (2, 10, 6, 4))
+  np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
+def test_maxout_takes_the_max_over_pieces():
+  layer = Maxout(features=3, pieces=4)
+  x = jax.random.normal(jax.random.key(0), (5, 7))
+  params = layer.init(jax.random.key(1), x)
+  dense = params['params']['Dense_0']
+  pieces = (x @ dense['kernel'] + dense['bias']).reshape(5, 3, 4)
+  np.testing.assert_allclose(layer.apply(params, x), pieces.max(-1), rtol=1e-6)
+
+
+class _SpectralConv(nn.Module):
+  @nn.compact
+  def __call__(self, x, train):
+    return spectral(nn.Conv(6, (3, 3), use_bias=False), True)(x, train)
+
+
+def test_spectral_norm_power_iteration_finds_the_top_singular_value():
+  module = _SpectralConv()
+  x = jax.random.normal(jax.random.key(0), (2, 8, 8, 5))
+  variables = module.init(jax.random.key(1), x, train=False)
+  apply = jax.jit(lambda v: module.apply(v, x, train=True, mutable=['spectral']))
+  for _ in range(50):
+    _, updates = apply(variables)
+    variables = {**variables, **updates}
+  kernel = np.asarray(variables['params']['Conv_0']['kernel'])
+  sigma_svd = np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0]
+  sigma = float(jax.tree.leaves({k: v for k, v in jax.tree_util.tree_leaves_with_path(variables['spectral'])
+                                 if 'sigma' in jax.tree_util.keystr(k)})[0])
+  assert abs(sigma - sigma_svd) / sigma_svd < 1e-3
+  # The normalised kernel W / sigma has top singular value 1.
+  assert abs(np.linalg.svd(kernel.reshape(-1, 6) / sigma, compute_uv=False)[0] - 1.0) < 1e-3
+  # In eval mode the output uses W / sigma and the vectors stay put.
+  out, frozen = module.apply(variables, x, train=False, mutable=['spectral'])
+  chex.assert_trees_all_equal(frozen['spectral'], variables['spectral'])
+  expected = lax.conv_general_dilated(x, kernel / sigma, (1, 1), 'SAME',
+                                      dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)

@@ -1,0 +1,72 @@
+"""Train a GAN: python train.py --config=configs/dcgan_digits.py --workdir=runs/dcgan_digits
+
+Overrides: --config.train.steps=500 --config.optim.d.lr=1e-4 ... Running the same command again on the
+same --workdir resumes from its latest checkpoint. Ctrl-C or SIGTERM saves a checkpoint and exits.
+"""
+import re
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from jgan.errors import JganError
+
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'Training config file, e.g. configs/dcgan_digits.py.',
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints, samples and metrics.')
+
+
+def _fail(message: str) -> None:
+  print(f'error: {message}', file=sys.stderr)
+  sys.exit(2)
+
+
+def _config_error(error: Exception, argv: list[str]) -> str:
+  """One line for what config_flags raised (with a traceback inside its message)."""
+  text = str(error)
+  raised = re.findall(r'JganError: (.*)', text)
+  if raised:
+    return raised[-1]
+  suggestion = re.search(r'Did you mean "(\w+)" instead of "(\w+)"', text)
+  if suggestion:
+    wrong = [a for a in argv if re.search(rf'\.{suggestion[2]}=', a)]
+    where = f' in {wrong[0]}' if wrong else ''
+    return f'unknown config key {suggestion[2]!r}{where}: did you mean {suggestion[1]!r}?'
+  lines = [line.strip() for line in text.splitlines() if line.strip()]
+  return f'{lines[-1] if lines else type(error).__name__} (while reading {" ".join(argv[1:])})'
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+  """absl's parser, with config-file and override errors as one line instead of a traceback."""
+  try:
+    remaining = flags.FLAGS(argv)
+    if flags.FLAGS['config'].present:
+      _CONFIG.value.to_dict()  # config_flags defers file errors until the config is first used.
+    return remaining
+  except flags.UnrecognizedFlagError as error:
+    if error.flagname.startswith('config.'):
+      _fail(f"unknown config key {error.flagname[len('config.'):]!r} in --{error.flagname}: check its spelling "
+            f'against the config file')
+    _fail(f'unknown flag --{error.flagname}: see python train.py --help')
+  except Exception as error:  # config_flags raises OSError, IllegalFlagValueError, AttributeError, ...
+    _fail(_config_error(error, argv))
+  return []
+
+
+def main(argv: list[str]) -> None:
+  if len(argv) > 1:
+    _fail(f'unexpected arguments {" ".join(argv[1:])}: flags are written --name=value')
+  if _CONFIG.value is None or not _WORKDIR.value:
+    _fail('pass --config=configs/NAME.py and --workdir=DIR, e.g. '
+          'python train.py --config=configs/dcgan_digits.py --workdir=runs/dcgan_digits')
+  logging.set_verbosity(logging.WARNING)  # Orbax and TFDS log every save and read at INFO.
+  from jgan import train  # After flag parsing, so that --help stays fast.
+
+  try:
+    train.run(_CONFIG.value, _WORKDIR.value)
+  except JganError as error:
+    _fail(str(error))
+
+
+if __name__ == '__main__':
+  app.run(main, flags_parser=_parse_flags)
