@@ -13,7 +13,8 @@ vectors) and returns the collections it updated, so two G/D pairs (CycleGAN) or 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import flax
 import flax.linen as nn
@@ -105,7 +106,7 @@ def _update(game: Game, phase: Phase, step: jax.Array, carry, inputs):
   for name in phase.players:
     updates, opt_state[name] = game.optimizers[name].update(grads[name], opt_state[name], params[name])
     params[name] = optax.apply_updates(params[name], updates)
-    metrics[f'{name}_grad_norm'] = optax.global_norm(grads[name])
+    metrics[f'{name}_grad_norm'] = optax.tree.norm(grads[name])
   if phase.constrain is not None:
     params.update(phase.constrain({name: params[name] for name in phase.players}))
   metrics = {f'{phase.name}/{k}': v for k, v in {'loss': loss, **metrics}.items()}
@@ -139,9 +140,12 @@ def train_step(game: Game, state: TrainState, batch: dict, active: tuple[bool, .
       phase_metrics.append(repeat_metrics)
     metrics.update(jax.tree.map(lambda *m: jnp.mean(jnp.stack(m)), *phase_metrics))
   params, collections, opt_state = carry
-  # Exponential moving average of weights (Karras et al. 2018; Yazici et al. 2019); a plain copy before
-  # ema_start, so that the average does not remember the random initialisation.
-  decay = jnp.where(state.step >= game.ema_start, game.ema_decay, 0.0)
+  # Exponential moving average of weights (Karras et al. 2018; Yazici et al. 2019): a plain copy before
+  # ema_start, then a decay warmed up as tf.train.ExponentialMovingAverage's num_updates does,
+  # min(decay, (1 + t) / (10 + t)), so that the average soon forgets the random initialisation
+  # (a fixed 0.999 still gives it weight 0.45 after 800 steps).
+  t = (state.step - game.ema_start).astype(jnp.float32)
+  decay = jnp.where(t >= 0, jnp.minimum(game.ema_decay, (1.0 + t) / (10.0 + t)), 0.0)
   ema_params = {name: jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, state.ema_params[name], params[name])
                 for name in game.ema_players}
   new_state = state.replace(step=state.step + 1, params=params, collections=collections,

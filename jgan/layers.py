@@ -1,7 +1,7 @@
 """Layers shared by the model families."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import flax.linen as nn
 import jax

@@ -5,7 +5,8 @@ minimise. Logits are the discriminator's raw outputs, D(x) = sigmoid(logit) for 
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp

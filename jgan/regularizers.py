@@ -1,7 +1,7 @@
 """Discriminator regularisers: the WGAN-GP gradient penalty and WGAN weight clipping."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp

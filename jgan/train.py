@@ -2,17 +2,17 @@
 from __future__ import annotations
 
 import functools
-import json
 import os
 import signal
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import ml_collections
 import numpy as np
 
-from jgan import adversarial, config as config_lib, sharding
+from jgan import adversarial, sharding
+from jgan import config as config_lib
 from jgan.checkpoint import Checkpointer
 from jgan.data import pipeline
 from jgan.engine import Game, TrainState, init_state, train_step
@@ -109,20 +109,28 @@ def run(config: ml_collections.ConfigDict, workdir: str, mesh: jax.sharding.Mesh
   config_lib.validate(config)
   _check_workdir(workdir)
   mesh = mesh or sharding.make_mesh()
-  is_main = jax.process_index() == 0
   image_shape = (config.data.resolution, config.data.resolution, config.data.channels)
   game = adversarial.build_game(config, image_shape)
   ds, _ = pipeline.make_dataset(config.data, config.train.batch_size, game.sub_batches, config.seed)
+  checkpointer = Checkpointer(workdir, config.train.keep_checkpoints)
+  writer = MetricWriter(workdir) if jax.process_index() == 0 else None
+  try:
+    return _train(config, workdir, mesh, game, ds, checkpointer, writer)
+  finally:
+    checkpointer.close()
+    if writer is not None:
+      writer.close()
 
+
+def _train(config, workdir, mesh, game, ds, checkpointer, writer) -> dict:
   replicated = sharding.replicated(mesh)
   state = jax.jit(functools.partial(init_state, game), out_shardings=replicated)(jax.random.key(config.seed))
-  checkpointer = Checkpointer(workdir, config.train.keep_checkpoints)
   data_index = 0
   latest = checkpointer.latest_step()
   if latest is not None:
     state, meta = checkpointer.restore(latest, state)
     data_index = meta['data_index']
-    if is_main:
+    if writer:
       print(f'resumed from {checkpointer.directory} at step {latest}', flush=True)
   with open(os.path.join(workdir, 'config.json'), 'w') as f:
     f.write(config.to_json(indent=2))
@@ -131,72 +139,71 @@ def run(config: ml_collections.ConfigDict, workdir: str, mesh: jax.sharding.Mesh
                     out_shardings=(replicated, replicated))
   sample = jax.jit(game.sample)
   grid_inputs = game.sample_inputs(jax.random.key(config.seed + 1), config.train.grid_size ** 2)
-  eval_rng = jax.random.key(config.seed + 2)
+  eval_rng = jax.random.key(config.seed + 2)  # The same latents at every evaluation.
   evaluator = None
   if config.data.name == 'digits' and config.eval.num_samples > 0:
     evaluator = _DigitsEvaluator(config, pipeline.make_source(config.data)[0])
-  writer = MetricWriter(workdir) if is_main else None
+
+  # Every process computes samples and scores (they are jitted over global arrays); process 0 writes.
+  def evaluate(step, note=''):
+    if evaluator is not None:
+      scores = evaluator(game, sample, state, eval_rng)
+      if writer:
+        writer.scalars(step, scores)
+        print(f'step {step:>7d} | {note}{_format(scores)}', flush=True)
 
   def save_samples(step):
-    if is_main:
-      images = sample_images(sample, state, grid_inputs)
+    images = sample_images(sample, state, grid_inputs)
+    if writer:
       path = os.path.join(workdir, 'samples', f'step_{step:07d}.png')
       canvas = save_grid(path, images, config.train.grid_size, scale=max(1, 64 // config.data.resolution))
       writer.image(step, 'samples', canvas)
 
-  def checkpoint_and_evaluate(step):
+  def save_checkpoint(step):
     checkpointer.save(step, state, {'data_index': data_index, 'config': config.to_dict()})
-    if evaluator is not None:
-      scores = evaluator(game, sample, state, eval_rng)
-      if is_main:
-        writer.scalars(step, scores)
-        print(f'step {step:>7d} | {_format(scores)}', flush=True)
 
-  start = int(state.step)
-  total = config.train.steps
-  if start == 0 and evaluator is not None and is_main:
-    scores = evaluator(game, sample, state, eval_rng)
-    writer.scalars(0, scores)
-    print(f'step {0:>7d} | untrained generator | {_format(scores)}', flush=True)
+  start, total, train_cfg = int(state.step), config.train.steps, config.train
+  if start == 0:
+    evaluate(0, 'untrained generator | ')
   metrics, last_saved = {}, start
-  timer_start, timer_steps = None, 0
+  window_start, window_steps, housekeeping = None, 0, 0.0  # throughput excludes sampling and checkpoints
   batches = pipeline.DeviceBatches(ds, data_index, sharding.batch_sharding(mesh), config.data.num_threads)
   with _StopRequest() as stop, batches:
     for step in range(start, total):
       state, step_metrics = step_fn(state, next(batches), game.active_phases(step))
       data_index += 1
       done = step + 1
-      if timer_start is None:  # Time from the end of the first (compiling) step.
+      if window_start is None:  # Time from the end of the first (compiling) step.
         jax.block_until_ready(state.step)
-        timer_start = time.perf_counter()
+        window_start = time.perf_counter()
       else:
-        timer_steps += 1
-      if done % config.train.log_every == 0 or done == total or stop.signal_name:
-        metrics = {k: float(v) for k, v in jax.device_get(step_metrics).items()}
+        window_steps += 1
+      if done % train_cfg.log_every == 0 or done == total or stop.signal_name:
+        metrics = {k: float(v) for k, v in jax.device_get(step_metrics).items()}  # The only sync.
         if not all(np.isfinite(v) for v in metrics.values()):
           raise JganError(f'a loss became NaN or inf at step {done} ({_format(metrics)}): lower the learning '
                           f'rates or add a regulariser (gan.gp_weight, model.spectral_norm)')
-        elapsed = time.perf_counter() - timer_start
-        rate = timer_steps / elapsed if timer_steps else 0.0
-        if is_main:
-          writer.scalars(done, {**metrics, 'images_per_second': rate * config.train.batch_size})
+        rate = window_steps / (time.perf_counter() - window_start - housekeeping) if window_steps else 0.0
+        if writer:
+          writer.scalars(done, {**metrics, 'images_per_second': rate * train_cfg.batch_size})
           eta = _duration((total - done) / rate) if rate else '?'
-          print(f'step {done:>7d}/{total} | {rate * config.train.batch_size:7.0f} img/s | {_format(metrics)} '
+          print(f'step {done:>7d}/{total} | {rate * train_cfg.batch_size:7.0f} img/s | {_format(metrics)} '
                 f'| eta {eta}', flush=True)
-      if done % config.train.sample_every == 0 or done == total:
+        window_start, window_steps, housekeeping = time.perf_counter(), 0, 0.0
+      housekeeping_start = time.perf_counter()
+      if done % train_cfg.sample_every == 0 or done == total:
         save_samples(done)
-      if done % config.train.checkpoint_every == 0 or done == total:
-        checkpoint_and_evaluate(done)
+      if done % train_cfg.checkpoint_every == 0 or done == total:
+        save_checkpoint(done)
+        evaluate(done)
         last_saved = done
+      housekeeping += time.perf_counter() - housekeeping_start
       if stop.signal_name:
         break
     if int(state.step) != last_saved:
-      checkpointer.save(int(state.step), state, {'data_index': data_index, 'config': config.to_dict()})
+      save_checkpoint(int(state.step))
     checkpointer.wait()
-  checkpointer.close()
-  if writer is not None:
-    writer.close()
-  if stop.signal_name and is_main:
+  if stop.signal_name and writer:
     print(f'stopped at step {int(state.step)} by {stop.signal_name}; checkpoint saved in '
           f'{checkpointer.directory}: run the same command to resume', flush=True)
   return metrics

@@ -2,10 +2,16 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
-import pytest
+# Set before JAX is imported (train.py subprocesses inherit it): tests compile the same tiny steps many
+# times, and a persistent compilation cache shared by the workers compiles each once.
+os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', os.path.join(tempfile.gettempdir(), 'jgan-test-jax-cache'))
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0.5')
 
-from jgan.config import base_config
+import pytest  # noqa: E402
+
+from jgan.config import base_config  # noqa: E402
 
 
 @pytest.fixture(scope='session')

@@ -58,5 +58,5 @@ class SklearnDigits(tfds.core.GeneratorBasedBuilder):
 
   def _generate_examples(self, split):
     images, labels = load_digits_arrays(split)
-    for i, (image, label) in enumerate(zip(images, labels)):
+    for i, (image, label) in enumerate(zip(images, labels, strict=True)):
       yield i, {'image': image, 'label': int(label)}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
+
 import grain
 import jax
 import ml_collections
@@ -25,7 +26,9 @@ def _tfds_source(data_cfg: ml_collections.ConfigDict):
   data_dir = data_cfg.data_dir or None
   if data_cfg.name == 'digits':
     builder = SklearnDigits(data_dir=data_dir, file_format='array_record')
-    builder.download_and_prepare()  # Writes the bundled arrays once; no network.
+    if not builder.is_prepared():
+      tfds.disable_progress_bar()  # 1,797 tiny records: the bars would only clutter the training log.
+      builder.download_and_prepare()  # Writes the bundled arrays once; no network.
     return builder.as_data_source(split=data_cfg.split), builder.info.features
   try:
     tfds.builder_cls(data_cfg.name)

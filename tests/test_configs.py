@@ -1,0 +1,63 @@
+"""Every shipped config: the offline ones train, the ones needing prepared TFDS data say how to prepare it,
+and the README default measurably learns the digits."""
+import glob
+import importlib.util
+import json
+import os
+
+import numpy as np
+import pytest
+
+from jgan import train
+from jgan.config import validate
+from jgan.errors import JganError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = sorted(glob.glob(os.path.join(ROOT, 'configs', '*.py')))
+
+
+def load_config(path):
+  spec = importlib.util.spec_from_file_location('config_module', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+def _shrunk(config, data_dir):
+  config.data.data_dir = data_dir
+  config.train.update(steps=2, log_every=1, sample_every=2, checkpoint_every=2)
+  config.eval.num_samples = 0
+  for key in ('g_width', 'd_width'):
+    if key in config.model:
+      config.model[key] = 4
+  for key in ('g_hidden', 'd_hidden'):
+    if key in config.model:
+      config.model[key] = (16,)
+  config.train.batch_size = 8
+  return config
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=os.path.basename)
+def test_every_config_validates_and_trains_or_explains_its_data(path, tmp_path, data_dir):
+  config = load_config(path)
+  validate(config)
+  config = _shrunk(config, data_dir)
+  if config.data.name == 'digits':
+    metrics = train.run(config, str(tmp_path))
+    assert metrics and all(np.isfinite(v) for v in metrics.values())
+  else:
+    with pytest.raises(JganError, match=f'tfds build {config.data.name} --file_format=array_record'):
+      train.run(config, str(tmp_path))
+
+
+def test_the_default_dcgan_learns_the_digits(tmp_path, data_dir):
+  # Measured here (2-core CPU): the digits Frechet distance falls from 1789 (untrained) to 72 after 400
+  # steps; real test digits score 9 against the training digits. Demand a 10x improvement.
+  config = load_config(os.path.join(ROOT, 'configs', 'dcgan_digits.py'))
+  config.data.data_dir = data_dir
+  config.train.update(steps=400, log_every=100, sample_every=400, checkpoint_every=400)
+  train.run(config, str(tmp_path))
+  with open(tmp_path / 'metrics.jsonl') as f:
+    fd = {row['step']: row['eval/digits_fd'] for row in map(json.loads, f) if 'eval/digits_fd' in row}
+  print(f'digits FD: untrained {fd[0]:.1f}, after 400 steps {fd[400]:.1f}')
+  assert fd[400] < fd[0] / 10, fd

@@ -1,0 +1,136 @@
+"""The generic step: phases, repeats, lazy intervals, EMA, compile-once, and 8 devices equal 1."""
+import functools
+import os
+import subprocess
+import sys
+import textwrap
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jgan.engine import Game, Phase, init_state, train_step
+
+
+def _toy_game(repeats=1, reg_every=1, ema_decay=0.0, ema_start=0, traces=None):
+  """One scalar 'player' w; phase 'fit' pulls w towards the batch mean, phase 'reg' towards 0."""
+  module = nn.Dense(1, use_bias=False)
+
+  def fit(params, collections, batch, rng, step):
+    if traces is not None:
+      traces.append(1)  # Runs once per trace, never per call.
+    loss = jnp.mean((params['w']['kernel'][0, 0] - batch['x']) ** 2)
+    return loss, ({}, {'seen': jnp.mean(batch['x'])})
+
+  def reg(params, collections, batch, rng, step):
+    return params['w']['kernel'][0, 0] ** 2, ({}, {})
+
+  return Game(
+      modules={'w': module},
+      optimizers={'w': optax.sgd(0.1)},
+      phases=(Phase('fit', ('w',), fit, repeats=repeats), Phase('reg', ('w',), reg, every=reg_every)),
+      init=lambda rng: {'w': module.init(rng, jnp.zeros((1, 1)))},
+      sample_inputs=lambda rng, n: {},
+      sample=lambda params, collections, inputs: params['w']['kernel'],
+      ema_players=('w',) if ema_decay else (),
+      ema_decay=ema_decay,
+      ema_start=ema_start,
+  )
+
+
+def _batch(values):
+  return {'x': jnp.asarray(values, jnp.float32)[:, None]}  # [sub_batches, 1]
+
+
+def test_repeats_see_successive_sub_batches():
+  game = _toy_game(repeats=3)
+  state = init_state(game, jax.random.key(0))
+  _, metrics = train_step(game, state, _batch([1.0, 2.0, 3.0]), (True, True))
+  assert float(metrics['fit/seen']) == 2.0  # mean over repeats of sub-batches 1, 2, 3
+  assert game.sub_batches == 3
+
+
+def test_lazy_phase_runs_only_every_k_steps():
+  game = _toy_game(reg_every=4)
+  assert [game.active_phases(s) for s in range(5)] == [(True, True), (True, False), (True, False),
+                                                     (True, False), (True, True)]
+  state = init_state(game, jax.random.key(0))
+  state, metrics = train_step(game, state, _batch([1.0]), game.active_phases(1))
+  assert 'reg/loss' not in metrics and 'fit/loss' in metrics
+
+
+def test_sgd_updates_follow_the_phases_in_order():
+  game = _toy_game()
+  state = init_state(game, jax.random.key(0))
+  w0 = float(state.params['w']['kernel'][0, 0])
+  state, _ = train_step(game, state, _batch([1.0]), (True, True))
+  w1 = w0 - 0.1 * 2 * (w0 - 1.0)  # fit: d/dw (w - 1)^2
+  w2 = w1 - 0.1 * 2 * w1  # then reg: d/dw w^2
+  np.testing.assert_allclose(float(state.params['w']['kernel'][0, 0]), w2, rtol=1e-6)
+  assert int(state.step) == 1
+
+
+def test_ema_copies_before_start_then_averages():
+  game = _toy_game(ema_decay=0.9, ema_start=1)
+  state = init_state(game, jax.random.key(0))
+  state, _ = train_step(game, state, _batch([1.0]), (True, True))
+  np.testing.assert_allclose(state.ema_params['w']['kernel'], state.params['w']['kernel'])
+  previous_ema = state.ema_params['w']['kernel']
+  state, _ = train_step(game, state, _batch([1.0]), (True, True))
+  decay = min(0.9, (1 + 0) / (10 + 0))  # warm-up: t = step - ema_start = 0 at this update
+  np.testing.assert_allclose(state.ema_params['w']['kernel'],
+                             decay * previous_ema + (1 - decay) * state.params['w']['kernel'], rtol=1e-6)
+  for _ in range(100):
+    previous_ema = state.ema_params['w']['kernel']
+    state, _ = train_step(game, state, _batch([1.0]), (True, True))
+  np.testing.assert_allclose(state.ema_params['w']['kernel'],  # t = 100: the decay has reached 0.9
+                             0.9 * previous_ema + 0.1 * state.params['w']['kernel'], rtol=1e-6)
+  np.testing.assert_allclose(state.sampling_params()['w']['kernel'], state.ema_params['w']['kernel'])
+
+
+def test_step_compiles_once_across_iterations():
+  traces = []
+  game = _toy_game(traces=traces)
+  step = jax.jit(functools.partial(train_step, game), static_argnums=2, donate_argnums=0)
+  state = init_state(game, jax.random.key(0))
+  for value in range(5):
+    state, _ = step(state, _batch([float(value)]), (True, True))
+  assert len(traces) == 1
+
+
+_EIGHT_VS_ONE = textwrap.dedent('''
+    import functools, jax, numpy as np
+    from jgan import adversarial, sharding
+    from jgan.config import base_config
+    from jgan.engine import init_state, train_step
+    assert jax.device_count() == 8
+    config = base_config('dcgan', g_width=4, d_width=4, z_dim=8)  # BatchNorm in G and D: global statistics
+    config.data.resolution = 16
+    config.gan.n_critic = 2
+    config.gan.gp_weight = 10.0
+    config.gan.ema_decay = 0.5
+    game = adversarial.build_game(config, (16, 16, 1))
+    rng = np.random.default_rng(0)
+    batches = [{'image': rng.uniform(-1, 1, (2, 16, 16, 16, 1)).astype(np.float32),
+                'label': np.zeros((2, 16), np.int32)} for _ in range(3)]
+    finals = []
+    for devices in (jax.devices()[:1], jax.devices()):
+      mesh = sharding.make_mesh(devices)
+      replicated = sharding.replicated(mesh)
+      state = jax.jit(functools.partial(init_state, game), out_shardings=replicated)(jax.random.key(0))
+      step = jax.jit(functools.partial(train_step, game), static_argnums=2, out_shardings=(replicated, replicated))
+      for batch in batches:
+        state, metrics = step(state, jax.device_put(batch, sharding.batch_sharding(mesh)), (True, True))
+      finals.append(jax.device_get((state.params, state.collections, state.ema_params, metrics)))
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5), *finals)
+    print('EQUAL', len(jax.tree.leaves(finals[0])))
+''')
+
+
+def test_eight_devices_step_equals_one_device_step():
+  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=8', 'JAX_PLATFORMS': 'cpu'}
+  result = subprocess.run([sys.executable, '-c', _EIGHT_VS_ONE], env=env, capture_output=True, text=True,
+                          timeout=300)
+  assert 'EQUAL' in result.stdout, result.stderr[-3000:]

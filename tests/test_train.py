@@ -1,0 +1,122 @@
+"""train.run and train.py end to end: artifacts, exact resume, clean stop on signals, one-line errors."""
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from jgan import train
+from jgan.errors import JganError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _metrics(workdir):
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    rows = [json.loads(line) for line in f]
+  return {row['step']: {k: v for k, v in row.items() if k != 'images_per_second'} for row in rows}
+
+
+def test_a_run_writes_samples_metrics_events_and_checkpoints(tiny_config, tmp_path):
+  train.run(tiny_config, str(tmp_path))
+  assert sorted(os.listdir(tmp_path / 'samples')) == ['step_0000002.png', 'step_0000004.png']
+  grid = np.asarray(Image.open(tmp_path / 'samples' / 'step_0000004.png'))
+  assert grid.shape == (4 * (2 * (16 + 2) + 2),) * 2  # a 2x2 grid of 16x16 with 2-pixel gaps, shown 4x
+  assert sorted(_metrics(tmp_path)) == [1, 2, 3, 4]
+  assert {'d/loss', 'g/loss', 'd/real_logit', 'd/fake_logit', 'g/g_grad_norm'} <= set(_metrics(tmp_path)[4])
+  assert any(name.startswith('events.out.tfevents') for name in os.listdir(tmp_path / 'tb'))
+  assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['2', '4']
+  assert json.loads((tmp_path / 'config.json').read_text())['model']['name'] == 'dcgan'
+
+
+def test_resumed_run_equals_the_uninterrupted_run(tiny_config, tmp_path):
+  tiny_config.gan.ema_decay = 0.9  # the EMA, the RNG, BatchNorm statistics and the data position resume too
+  train.run(tiny_config, str(tmp_path / 'straight'))
+  interrupted = tiny_config.copy_and_resolve_references()
+  interrupted.train.steps = 2
+  train.run(interrupted, str(tmp_path / 'resumed'))
+  train.run(tiny_config, str(tmp_path / 'resumed'))
+  straight, resumed = _metrics(tmp_path / 'straight'), _metrics(tmp_path / 'resumed')
+  assert resumed[3] == straight[3] and resumed[4] == straight[4]
+  for name in ('step_0000004.png',):
+    a = np.asarray(Image.open(tmp_path / 'straight' / 'samples' / name))
+    b = np.asarray(Image.open(tmp_path / 'resumed' / 'samples' / name))
+    np.testing.assert_array_equal(a, b)
+
+
+def test_a_corrupt_checkpoint_is_named_in_one_line(tiny_config, tmp_path):
+  train.run(tiny_config, str(tmp_path))
+  for directory, _, names in os.walk(tmp_path / 'checkpoints' / '4'):
+    for name in names:
+      with open(os.path.join(directory, name), 'wb') as f:
+        f.write(b'garbage')
+  tiny_config.train.steps = 6
+  with pytest.raises(JganError, match='checkpoint 4 .* is corrupt') as error:
+    train.run(tiny_config, str(tmp_path))
+  assert '\n' not in str(error.value)
+
+
+def test_a_checkpoint_of_another_model_is_refused(tiny_config, tmp_path):
+  train.run(tiny_config, str(tmp_path))
+  tiny_config.model.g_width = 8
+  tiny_config.train.steps = 6
+  with pytest.raises(JganError, match='another config'):
+    train.run(tiny_config, str(tmp_path))
+
+
+def _cli(*args, data_dir):
+  return [sys.executable, os.path.join(ROOT, 'train.py'), '--config=' + os.path.join(ROOT, 'configs',
+                                                                                       'dcgan_digits.py'),
+          '--config.model.g_width=4', '--config.model.d_width=4', '--config.data.resolution=16',
+          f'--config.data.data_dir={data_dir}', '--config.eval.num_samples=0', *args]
+
+
+@pytest.mark.parametrize('sig', [signal.SIGTERM, signal.SIGINT], ids=['SIGTERM', 'SIGINT'])
+def test_a_signal_saves_a_checkpoint_and_exits_cleanly(sig, tmp_path, data_dir):
+  workdir = tmp_path / 'run'
+  process = subprocess.Popen(_cli(f'--workdir={workdir}', '--config.train.steps=100000', '--config.train.log_every=1',
+                                  data_dir=data_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  for line in process.stdout:
+    if line.startswith('step') and '/100000' in line:
+      break
+  process.send_signal(sig)
+  output = process.stdout.read()
+  process.stdout.close()
+  assert process.wait(timeout=120) == 0, output[-2000:]
+  assert 'checkpoint saved' in output and 'Traceback' not in output
+  saved = [int(name) for name in os.listdir(workdir / 'checkpoints') if name.isdigit()]
+  assert len(saved) == 1 and saved[0] >= 1
+  assert f'stopped at step {saved[0]}' in output
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--config.train.stepz=5'], "unknown config key 'stepz' in --config.train.stepz=5: did you mean 'steps'?"),
+    (['--config.data.name=mnistt'], "unknown dataset 'mnistt'"),
+    (['--config.data.resolution=48'], 'dcgan makes square images'),
+    (['--config.data.name=folder', '--config.data.folder={tmp}/broken', '--config.train.batch_size=2'],
+     'cannot read image'),
+])
+def test_bad_input_gets_one_line_on_stderr(args, message, tmp_path, data_dir):
+  (tmp_path / 'broken').mkdir()
+  for name in ('a.png', 'b.png'):
+    (tmp_path / 'broken' / name).write_bytes(b'truncated')
+  args = [a.format(tmp=tmp_path) for a in args]
+  result = subprocess.run(_cli(f'--workdir={tmp_path / "run"}', *args, data_dir=data_dir), capture_output=True,
+                          text=True, timeout=300)
+  errors = [line for line in result.stderr.splitlines() if not line.startswith(('W', 'I'))]
+  assert result.returncode == 2, result.stderr[-2000:]
+  assert len(errors) == 1 and errors[0].startswith('error: ') and message in errors[0], result.stderr[-2000:]
+
+
+def test_an_unknown_key_in_a_config_file_is_named(tmp_path, data_dir):
+  config_file = tmp_path / 'typo.py'
+  config_file.write_text('from jgan.config import base_config\n\ndef get_config():\n'
+                         '  config = base_config()\n  config.train.batchsize = 32\n  return config\n')
+  result = subprocess.run([sys.executable, os.path.join(ROOT, 'train.py'), f'--config={config_file}',
+                           f'--workdir={tmp_path / "run"}'], capture_output=True, text=True, timeout=300)
+  assert result.returncode == 2
+  assert "error: unknown config key 'train.batchsize'" in result.stderr and 'Traceback' not in result.stderr
