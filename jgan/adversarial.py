@@ -40,36 +40,43 @@ def build_game(config: ml_collections.ConfigDict, image_shape: tuple[int, int, i
       return jax.random.uniform(rng, (n, z_dim), minval=-1.0, maxval=1.0)
     return jax.random.normal(rng, (n, z_dim))
 
-  def generate(params, collections, rng, n, labels):
-    z_rng, dropout_rng = jax.random.split(rng)
-    return apply_module(generator, params['g'], collections['g'], latents(z_rng, n), labels, True, dropout_rng)
+  def keys(rng):
+    # Named keys from the sub-batch's key: the D and G phases draw the same latents (and D's dropout on
+    # them), so the generator's forward pass is shared between the phases.
+    names = ('latent', 'g_dropout', 'd_real', 'd_fake', 'gp_dropout', 'gp_mix')
+    return {name: jax.random.fold_in(rng, i) for i, name in enumerate(names)}
+
+  def generate(params, collections, key, n, labels):
+    return apply_module(generator, params['g'], collections['g'], latents(key['latent'], n), labels, True,
+                        key['g_dropout'])
 
   def d_loss(params, collections, batch, rng, step):
     del step
-    g_rng, real_rng, fake_rng, gp_rng, mix_rng = jax.random.split(rng, 5)
+    key = keys(rng)
     real, labels = batch['image'], batch.get('label')
-    fake, g_collections = generate(params, collections, g_rng, real.shape[0], labels)
-    fake = jax.lax.stop_gradient(fake)
+    # G's running statistics are updated in the G phase only, once per iteration as in PyTorch's DCGAN.
+    fake = jax.lax.stop_gradient(generate(params, collections, key, real.shape[0], labels)[0])
     real_logits, d_collections = apply_module(discriminator, params['d'], collections['d'], real, labels,
-                                              True, real_rng)
+                                              True, key['d_real'])
     fake_logits, d_collections = apply_module(discriminator, params['d'], d_collections, fake, labels,
-                                              True, fake_rng)
+                                              True, key['d_fake'])
     loss = adversarial.d(real_logits, fake_logits)
     metrics = {'real_logit': jnp.mean(real_logits), 'fake_logit': jnp.mean(fake_logits)}
     if gan.gp_weight > 0:
-      critic = lambda x: apply_module(discriminator, params['d'], d_collections, x, labels, True, gp_rng)[0]
-      penalty = regularizers.gradient_penalty(critic, real, fake, mix_rng)
+      critic = lambda x: apply_module(discriminator, params['d'], d_collections, x, labels, True,
+                                      key['gp_dropout'])[0]
+      penalty = regularizers.gradient_penalty(critic, real, fake, key['gp_mix'])
       loss = loss + gan.gp_weight * penalty
       metrics['gradient_penalty'] = penalty
-    return loss, ({'g': g_collections, 'd': d_collections}, metrics)
+    return loss, ({'d': d_collections}, metrics)
 
   def g_loss(params, collections, batch, rng, step):
     del step
-    g_rng, d_rng = jax.random.split(rng)
+    key = keys(rng)
     labels = batch.get('label')
-    fake, g_collections = generate(params, collections, g_rng, batch['image'].shape[0], labels)
+    fake, g_collections = generate(params, collections, key, batch['image'].shape[0], labels)
     fake_logits, d_collections = apply_module(discriminator, params['d'], collections['d'], fake, labels,
-                                              True, d_rng)
+                                              True, key['d_fake'])
     return adversarial.g(fake_logits), ({'g': g_collections, 'd': d_collections}, {})
 
   def init(rng):

@@ -23,7 +23,8 @@ import jax.numpy as jnp
 import optax
 
 PyTree = Any
-# loss(params, collections, sub_batch, rng, step) -> (scalar, (updated collections, metrics))
+# loss(params, collections, sub_batch, rng, step) -> (scalar, (updated collections, metrics)); rng is the
+# sub-batch's key, the same in every phase: a loss derives keys for its own purposes from it.
 LossFn = Callable[[dict, dict, dict, jax.Array, jax.Array], tuple[jax.Array, tuple[dict, dict]]]
 
 
@@ -124,19 +125,21 @@ def train_step(game: Game, state: TrainState, batch: dict, active: tuple[bool, .
   Returns:
     The new state and a dict of scalar metrics (averaged over a phase's repeats).
   """
-  rng = jax.random.fold_in(state.rng, state.step)
+  # One key per sub-batch, the same in every phase: phases that see a sub-batch also see its latents, as
+  # DCGAN's reference code reuses one fake batch for the D and the G update. Then XLA computes the shared
+  # generator forward pass once (measured: 2x faster DCGAN steps on CPU).
+  sub_batch_rngs = jax.random.split(jax.random.fold_in(state.rng, state.step), game.sub_batches)
   carry = (state.params, state.collections, state.opt_state)
   metrics = {}
   for index, phase in enumerate(game.phases):
     if not active[index]:
       continue
-    rngs = jax.random.split(jax.random.fold_in(rng, index), phase.repeats)
     # Unrolled rather than lax.scan: XLA's CPU backend runs convolutions inside a while loop about 16x
     # slower (measured: 952 vs 57 ms for a DCGAN step), and repeats are few (n_critic <= 5).
     phase_metrics = []
     for repeat in range(phase.repeats):
       sub_batch = jax.tree.map(lambda x, r=repeat: x[r], batch)
-      carry, repeat_metrics = _update(game, phase, state.step, carry, (sub_batch, rngs[repeat]))
+      carry, repeat_metrics = _update(game, phase, state.step, carry, (sub_batch, sub_batch_rngs[repeat]))
       phase_metrics.append(repeat_metrics)
     metrics.update(jax.tree.map(lambda *m: jnp.mean(jnp.stack(m)), *phase_metrics))
   params, collections, opt_state = carry

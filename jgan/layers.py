@@ -6,9 +6,7 @@ from collections.abc import Callable
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-from jax import lax
 
-_NHWC = ('NHWC', 'HWIO', 'NHWC')
 # For a 4x4, stride-2, padding-1 transposed convolution, output row 2m + a receives input rows m - 1 + r
 # (r = 0, 1 after padding the input by one) through kernel tap _TAPS[a][r]: from o = 2i - 1 + k.
 _TAPS = ((3, 1), (2, 0))
@@ -17,10 +15,12 @@ _TAPS = ((3, 1), (2, 0))
 class UpConv4x4(nn.Module):
   """PyTorch's ConvTranspose2d(kernel 4, stride 2, padding 1): doubles H and W (the DCGAN upsampler).
 
-  Computed as four stride-1 2x2 convolutions, one per output phase, interleaved (sub-pixel form). The
-  result equals the transposed convolution exactly, but XLA's CPU backend computes the weight gradient
-  of a strided `lax.conv_transpose` about 12x slower than this form (see benchmarks/README.md).
-  The kernel is stored as [4, 4, in, out] in the transposed convolution's own tap order.
+  Output pixel (2m + a, 2n + b) sees only a 2x2 window of the input through a 2x2 slice of the kernel,
+  so each of the four output phases is one matrix product of 2x2 input patches with that slice, and the
+  phases are interleaved (sub-pixel form). The result equals the transposed convolution exactly; on XLA's
+  CPU backend it is much faster: the weight gradient of a strided `lax.conv_transpose` costs about 45x
+  its forward pass there, and XLA's CPU convolutions are slow for few output channels (the RGB layer).
+  See benchmarks/README.md. The kernel is stored as [4, 4, in, out] in the transposed convolution's order.
   """
 
   features: int
@@ -29,17 +29,17 @@ class UpConv4x4(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    kernel = self.param('kernel', self.kernel_init, (4, 4, x.shape[-1], self.features))
-    batch, height, width, _ = x.shape
+    kernel = self.param('kernel', self.kernel_init, (4, 4, x.shape[-1], self.features)).astype(x.dtype)
+    batch, height, width, channels = x.shape
     padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
     rows = []
     for a in (0, 1):
       cols = []
       for b in (0, 1):
-        phase_kernel = kernel[jnp.array(_TAPS[a])][:, jnp.array(_TAPS[b])]
-        window = padded[:, a:a + height + 1, b:b + width + 1]
-        cols.append(lax.conv_general_dilated(window, phase_kernel.astype(x.dtype), (1, 1), 'VALID',
-                                             dimension_numbers=_NHWC))
+        offsets = [(r, c) for r in (0, 1) for c in (0, 1)]
+        patches = jnp.concatenate([padded[:, a + r:a + r + height, b + c:b + c + width] for r, c in offsets], -1)
+        phase_kernel = jnp.concatenate([kernel[_TAPS[a][r], _TAPS[b][c]] for r, c in offsets], 0)
+        cols.append(jnp.dot(patches.reshape(-1, 4 * channels), phase_kernel).reshape(batch, height, width, -1))
       rows.append(jnp.stack(cols, axis=3))  # [B, H, W, 2 (b), C]
     y = jnp.stack(rows, axis=2).reshape(batch, 2 * height, 2 * width, self.features)  # [B, H, 2 (a), W, 2, C]
     if self.use_bias:

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The CPU comparison recorded in benchmarks/README.md: jgan's step and the PyTorch twin's, one after the
+# other on the same machine. TORCH_PYTHON is a Python with torch installed (pip install torch==2.13.0).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-.venv/bin/python}
+TORCH_PYTHON=${TORCH_PYTHON:-python3}
+TWIN=${TWIN:-../shared/bench/torch_dcgan.py}
+for setting in "32 1" "64 3"; do
+  set -- $setting
+  $PY benchmarks/step_time.py --res "$1" --channels "$2" --loss both
+  for loss in bce wgan-gp; do
+    $TORCH_PYTHON "$TWIN" --res "$1" --nc "$2" --loss "$loss"
+  done
+done
+$PY benchmarks/step_time.py --res 32 --channels 1 --width 16 --loss bce  # the default config's networks

@@ -1,0 +1,93 @@
+"""Time jgan's DCGAN and WGAN-GP train steps, set up like ../shared/bench/torch_dcgan.py (the PyTorch twin).
+
+Canonical DCGAN (nz=100, ngf=ndf=64 unless --width), batch 64, one D and one G update per step, Adam as in the twin;
+WGAN-GP: no BatchNorm in the critic, penalty lambda=10 from jax.grad on interpolates (a double backward).
+Prints one line per setting: median ms per step (D update + G update), images/s, peak memory, device.
+Run from the repository root:  python benchmarks/step_time.py [--res 64 --channels 3 --loss both]
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import resource
+import statistics
+import time
+
+import jax
+import numpy as np
+
+from jgan import adversarial, sharding
+from jgan.config import base_config
+from jgan.engine import init_state, train_step
+
+
+def make_config(loss: str, res: int, channels: int, width: int = 64):
+  if loss == 'bce':
+    config = base_config('dcgan', g_width=width, d_width=width, z_dim=100)
+    config.gan.loss = 'non_saturating'  # BCE for D and G, as the twin's BCEWithLogitsLoss
+  else:
+    config = base_config('dcgan', g_width=width, d_width=width, z_dim=100, d_norm='none')
+    config.gan.loss = 'wasserstein'
+    config.gan.gp_weight = 10.0
+    config.optim.g.update(lr=1e-4, b1=0.0, b2=0.9)
+    config.optim.d.update(lr=1e-4, b1=0.0, b2=0.9)
+  config.data.resolution, config.data.channels = res, channels
+  return config
+
+
+def peak_memory_mb() -> float:
+  device = jax.devices()[0]
+  stats = device.memory_stats() if device.platform != 'cpu' else None
+  if stats and 'peak_bytes_in_use' in stats:
+    return stats['peak_bytes_in_use'] / 2**20
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # host process peak RSS
+
+
+def time_step(loss: str, res: int, channels: int, batch: int, steps: int, warmup: int, width: int) -> str:
+  config = make_config(loss, res, channels, width)
+  game = adversarial.build_game(config, (res, res, channels))
+  mesh = sharding.make_mesh()
+  replicated = sharding.replicated(mesh)
+  state = jax.jit(functools.partial(init_state, game), out_shardings=replicated)(jax.random.key(0))
+  step = jax.jit(functools.partial(train_step, game), static_argnums=2, donate_argnums=0,
+                 out_shardings=(replicated, replicated))
+  rng = np.random.default_rng(0)
+  real = {'image': rng.uniform(-1, 1, (1, batch, res, res, channels)).astype(np.float32),
+          'label': np.zeros((1, batch), np.int32)}
+  real = jax.device_put(real, sharding.batch_sharding(mesh))
+  active = game.active_phases(0)
+  compile_start = time.perf_counter()
+  state, _ = step(state, real, active)
+  jax.block_until_ready(state)
+  compile_s = time.perf_counter() - compile_start
+  for _ in range(warmup):
+    state, _ = step(state, real, active)
+  jax.block_until_ready(state)
+  times = []
+  for _ in range(steps):
+    start = time.perf_counter()
+    state, _ = step(state, real, active)
+    jax.block_until_ready(state)
+    times.append(time.perf_counter() - start)
+  ms = statistics.median(times) * 1e3
+  return (f'jax {jax.__version__} {jax.device_count()}x{jax.devices()[0].device_kind} res={res} nc={channels} '
+          f'batch={batch} width={width} loss={loss}: {ms:.1f} ms/step, {batch / ms * 1e3:.0f} img/s, '
+          f'first call (compile) {compile_s:.1f} s, peak memory {peak_memory_mb():.0f} MiB')
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--res', type=int, default=64)
+  parser.add_argument('--channels', type=int, default=3)
+  parser.add_argument('--batch', type=int, default=64)
+  parser.add_argument('--width', type=int, default=64, help='ngf = ndf (the twin uses 64)')
+  parser.add_argument('--loss', choices=['bce', 'wgan-gp', 'both'], default='both')
+  parser.add_argument('--steps', type=int, default=20)
+  parser.add_argument('--warmup', type=int, default=3)
+  args = parser.parse_args()
+  for loss in (['bce', 'wgan-gp'] if args.loss == 'both' else [args.loss]):
+    print(time_step(loss, args.res, args.channels, args.batch, args.steps, args.warmup, args.width), flush=True)
+
+
+if __name__ == '__main__':
+  main()
