@@ -19,7 +19,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check jgan tests configs benchmarks train.py
 
 test: lint
-	$(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -n 2 --dist loadfile -q
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/step_time.py

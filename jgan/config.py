@@ -45,7 +45,12 @@ def base_config(model: str = 'dcgan', **model_overrides) -> ml_collections.Confi
       keep_checkpoints=3,
       grid_size=8,  # samples form a grid_size x grid_size PNG
   )
-  c.eval = dict(num_samples=1000)  # generated images per evaluation; 0 turns evaluation off
+  c.eval = dict(
+      num_samples=1000,  # generated images per evaluation (at every checkpoint); 0 turns evaluation off
+      features='',  # 'digits' or 'inception'; '' picks 'inception' given weights, 'digits' on the digits
+      inception_weights='',  # converted FID Inception weights (python -m jgan.metrics.inception --convert)
+      best_metric='fd',  # the checkpoint with the lowest value is kept in <workdir>/best
+  )
   return c
 
 
@@ -75,3 +80,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
                     f"are {', '.join(sorted(family.DEFAULTS))}: fix the config file or the --config override")
   if config.train.batch_size < 1 or config.train.steps < 0:
     raise JganError('train.batch_size must be >= 1 and train.steps >= 0')
+
+
+def eval_features(config: ml_collections.ConfigDict) -> str:
+  """The feature space for evaluation: eval.features, else 'inception' given its weights, else 'digits' for
+  the digits, else '' (no evaluation)."""
+  if config.eval.features:
+    return config.eval.features
+  if config.eval.inception_weights:
+    return 'inception'
+  return 'digits' if config.data.name == 'digits' else ''

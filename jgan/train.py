@@ -11,11 +11,11 @@ import jax
 import ml_collections
 import numpy as np
 
-from jgan import adversarial, sharding
+from jgan import adversarial, runs, sharding
 from jgan import config as config_lib
-from jgan.checkpoint import Checkpointer
+from jgan.checkpoint import BestCheckpoint, Checkpointer
 from jgan.data import pipeline
-from jgan.engine import Game, TrainState, init_state, train_step
+from jgan.engine import Game, TrainState, train_step
 from jgan.errors import JganError
 from jgan.images import save_grid
 from jgan.writer import MetricWriter
@@ -57,38 +57,22 @@ def _check_workdir(workdir: str) -> None:
         from None
 
 
-def sample_images(sample: Callable, state: TrainState, inputs: dict, batch_size: int = 500) -> np.ndarray:
-  """Images for `inputs` from the sampling (EMA) parameters, in batches of at most `batch_size`.
+class _Evaluator:
+  """Feature-space metrics of samples from fixed latents against cached real statistics."""
 
-  Args:
-    sample: the jitted `game.sample`.
-    state: the training state.
-    inputs: what `game.sample_inputs` returns.
-    batch_size: the most images computed at once.
-  """
-  n = len(next(iter(inputs.values())))
-  chunks = [sample(state.sampling_params(), state.collections, jax.tree.map(lambda x, i=i: x[i:i + batch_size],
-                                                                               inputs))
-            for i in range(0, n, batch_size)]
-  return np.concatenate([np.asarray(c) for c in chunks])
+  def __init__(self, config: ml_collections.ConfigDict, features: str):
+    from jgan import evaluate  # Imports the metrics only when a run evaluates.
 
-
-class _DigitsEvaluator:
-  """The offline learning measure: Frechet distance in the digits classifier's feature space."""
-
-  def __init__(self, config: ml_collections.ConfigDict, source):
-    from jgan.metrics import digits_classifier  # Trains (once, then cached) a small classifier.
-
-    self._module = digits_classifier
-    self._classifier = digits_classifier.load_or_train()
-    self._real = np.stack([pipeline.preprocess(source[i], config.data.resolution, config.data.channels)['image']
-                           for i in range(len(source))])
+    self._evaluate = evaluate
+    self._extractor = evaluate.feature_extractor(features, config.eval.inception_weights)
+    self._real, _ = evaluate.real_features(self._extractor, features, config, config.data.split,
+                                           config.eval.num_samples)
     self._num_samples = config.eval.num_samples
 
   def __call__(self, game: Game, sample: Callable, state: TrainState, rng: jax.Array) -> dict[str, float]:
-    fake = sample_images(sample, state, game.sample_inputs(rng, self._num_samples))
-    scores = self._module.digits_scores(self._classifier, self._real, fake)
-    return {f'eval/digits_{k}': v for k, v in scores.items()}
+    fake = runs.sample_images(sample, state, game.sample_inputs(rng, self._num_samples))
+    fake_feats, fake_probs = self._extractor.features_and_probs(fake)
+    return self._evaluate.feature_metrics(self._real, fake_feats, fake_probs)
 
 
 def _format(metrics: dict[str, float]) -> str:
@@ -109,22 +93,23 @@ def run(config: ml_collections.ConfigDict, workdir: str, mesh: jax.sharding.Mesh
   config_lib.validate(config)
   _check_workdir(workdir)
   mesh = mesh or sharding.make_mesh()
-  image_shape = (config.data.resolution, config.data.resolution, config.data.channels)
-  game = adversarial.build_game(config, image_shape)
+  game = adversarial.build_game(config, runs.image_shape(config))
   ds, _ = pipeline.make_dataset(config.data, config.train.batch_size, game.sub_batches, config.seed)
   checkpointer = Checkpointer(workdir, config.train.keep_checkpoints)
+  best = BestCheckpoint(workdir, config.eval.best_metric)
   writer = MetricWriter(workdir) if jax.process_index() == 0 else None
   try:
-    return _train(config, workdir, mesh, game, ds, checkpointer, writer)
+    return _train(config, workdir, mesh, game, ds, checkpointer, best, writer)
   finally:
     checkpointer.close()
+    best.close()
     if writer is not None:
       writer.close()
 
 
-def _train(config, workdir, mesh, game, ds, checkpointer, writer) -> dict:
+def _train(config, workdir, mesh, game, ds, checkpointer, best, writer) -> dict:
   replicated = sharding.replicated(mesh)
-  state = jax.jit(functools.partial(init_state, game), out_shardings=replicated)(jax.random.key(config.seed))
+  state = runs.initial_state(game, config, mesh)
   data_index = 0
   latest = checkpointer.latest_step()
   if latest is not None:
@@ -140,20 +125,22 @@ def _train(config, workdir, mesh, game, ds, checkpointer, writer) -> dict:
   sample = jax.jit(game.sample)
   grid_inputs = game.sample_inputs(jax.random.key(config.seed + 1), config.train.grid_size ** 2)
   eval_rng = jax.random.key(config.seed + 2)  # The same latents at every evaluation.
-  evaluator = None
-  if config.data.name == 'digits' and config.eval.num_samples > 0:
-    evaluator = _DigitsEvaluator(config, pipeline.make_source(config.data)[0])
+  features = config_lib.eval_features(config)
+  evaluator = _Evaluator(config, features) if features and config.eval.num_samples > 0 else None
 
   # Every process computes samples and scores (they are jitted over global arrays); process 0 writes.
   def evaluate(step, note=''):
-    if evaluator is not None:
-      scores = evaluator(game, sample, state, eval_rng)
-      if writer:
-        writer.scalars(step, scores)
-        print(f'step {step:>7d} | {note}{_format(scores)}', flush=True)
+    if evaluator is None:
+      return
+    scores = evaluator(game, sample, state, eval_rng)
+    if step > 0:
+      best.update(step, state, {'data_index': data_index, 'config': config.to_dict()}, scores)
+    if writer:
+      writer.scalars(step, {f'eval/{features}_{k}': v for k, v in scores.items()})
+      print(f'step {step:>7d} | {note}{features} features: {_format(scores)}', flush=True)
 
   def save_samples(step):
-    images = sample_images(sample, state, grid_inputs)
+    images = runs.sample_images(sample, state, grid_inputs)
     if writer:
       path = os.path.join(workdir, 'samples', f'step_{step:07d}.png')
       canvas = save_grid(path, images, config.train.grid_size, scale=max(1, 64 // config.data.resolution))

@@ -1,1 +1,1 @@
-"""Sample-quality metrics: Frechet distances and the digits classifier that scores generated digits."""
+"""Evaluation metrics (Frechet distance, IS, KID, precision/recall, Parzen) and their feature extractors."""

@@ -18,8 +18,8 @@ import numpy as np
 import optax
 from flax import traverse_util
 
+from jgan import cache
 from jgan.data.digits import NUM_CLASSES, load_digits_arrays
-from jgan.metrics import frechet
 
 _FEATURES = 128
 _SIZE = 32  # Every input is resized to 32x32 grey, so 32- and 64-pixel generators are scored alike.
@@ -173,8 +173,7 @@ def load_or_train(cache_dir: str | None = None) -> DigitsClassifier:
   Returns:
     The trained DigitsClassifier.
   """
-  if cache_dir is None:
-    cache_dir = os.environ.get('JGAN_CACHE_DIR') or os.path.join(os.path.expanduser('~'), '.cache', 'jgan')
+  cache_dir = cache_dir or cache.cache_dir()
   path = os.path.join(cache_dir, _CACHE_NAME)
   if os.path.exists(path):
     try:
@@ -185,32 +184,3 @@ def load_or_train(cache_dir: str | None = None) -> DigitsClassifier:
   os.makedirs(cache_dir, exist_ok=True)
   _save(path, params)
   return DigitsClassifier(params)
-
-
-def digits_scores(classifier: DigitsClassifier, real_images: np.ndarray,
-                  fake_images: np.ndarray) -> dict[str, float]:
-  """Scores generated digits against real ones with the digits classifier.
-
-  Args:
-    classifier: from load_or_train().
-    real_images: float [N, H, W, C] in [-1, 1], real digits.
-    fake_images: float [M, H', W', C'] in [-1, 1], generated digits.
-
-  Returns:
-    'fd': Frechet distance between the classifier features of real and fake images (lower is better);
-    'confidence': mean max-softmax probability on fake images (high when they look like clear digits);
-    'class_entropy': entropy in nats of the predicted (argmax) class frequencies over fake images
-      (log 10 = 2.30 when all classes are equally represented, 0 under mode collapse).
-  """
-  real_features, _ = classifier.features_and_probs(real_images)
-  fake_features, fake_probs = classifier.features_and_probs(fake_images)
-  fd = frechet.frechet_distance_from_features(real_features, fake_features)  # Checks for >= 2 samples too.
-  # Class frequencies of the argmax predictions rather than the mean softmax: blank or junk samples get
-  # near-uniform softmaxes whose mean looks perfectly balanced, hiding a collapse onto one junk mode.
-  frequencies = np.bincount(fake_probs.argmax(axis=-1), minlength=NUM_CLASSES) / len(fake_probs)
-  present = frequencies[frequencies > 0]
-  return {
-      'fd': fd,
-      'confidence': float(fake_probs.max(axis=-1).mean()),
-      'class_entropy': float(-np.sum(present * np.log(present))),
-  }

@@ -1,0 +1,80 @@
+"""A training run as the tools see it: its config, its game, and its state at a checkpoint."""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+from collections.abc import Callable
+
+import jax
+import ml_collections
+import numpy as np
+
+from jgan import adversarial, sharding
+from jgan.checkpoint import Checkpointer
+from jgan.engine import Game, TrainState, init_state
+from jgan.errors import JganError
+
+
+def image_shape(config: ml_collections.ConfigDict) -> tuple[int, int, int]:
+  return (config.data.resolution, config.data.resolution, config.data.channels)
+
+
+def initial_state(game: Game, config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> TrainState:
+  """A freshly initialised state, replicated over `mesh` (also the target a checkpoint restores onto)."""
+  init = jax.jit(functools.partial(init_state, game), out_shardings=sharding.replicated(mesh))
+  return init(jax.random.key(config.seed))
+
+
+@dataclasses.dataclass
+class Run:
+  config: ml_collections.ConfigDict
+  game: Game
+  state: TrainState
+  step: int
+
+
+def load_run(workdir: str, step: int | None = None, mesh: jax.sharding.Mesh | None = None) -> Run:
+  """The run in `workdir` at checkpoint `step` (the latest by default).
+
+  Raises:
+    JganError: no run or no such checkpoint there, or an unreadable one.
+  """
+  config_path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(config_path):
+    raise JganError(f'no training run in --workdir={workdir!r} (no config.json): train one with '
+                    f'python train.py --config=configs/NAME.py --workdir={workdir}')
+  with open(config_path) as f:
+    config = ml_collections.ConfigDict(json.load(f))
+  game = adversarial.build_game(config, image_shape(config))
+  checkpointer = Checkpointer(workdir, config.train.keep_checkpoints)
+  try:
+    available = checkpointer.all_steps()
+    if not available:
+      raise JganError(f'no checkpoint in {checkpointer.directory}: train longer than train.checkpoint_every '
+                      f'steps, or resume the run to write one')
+    step = available[-1] if step is None else step
+    if step not in available:
+      raise JganError(f'no checkpoint {step} in {checkpointer.directory}: it has steps '
+                      f'{", ".join(map(str, available))}')
+    state, _ = checkpointer.restore(step, initial_state(game, config, mesh or sharding.make_mesh()))
+  finally:
+    checkpointer.close()
+  return Run(config, game, state, step)
+
+
+def sample_images(sample: Callable, state: TrainState, inputs: dict, batch_size: int = 500) -> np.ndarray:
+  """Images for `inputs` from the sampling (EMA) parameters, in batches of at most `batch_size`.
+
+  Args:
+    sample: the jitted `game.sample`.
+    state: the training state.
+    inputs: what `game.sample_inputs` returns.
+    batch_size: the most images computed at once.
+  """
+  n = len(next(iter(inputs.values())))
+  chunks = [sample(state.sampling_params(), state.collections, jax.tree.map(lambda x, i=i: x[i:i + batch_size],
+                                                                               inputs))
+            for i in range(0, n, batch_size)]
+  return np.concatenate([np.asarray(c) for c in chunks])

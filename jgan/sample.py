@@ -1,0 +1,97 @@
+"""Sample grids of a trained generator: python -m jgan.sample --workdir=runs/dcgan_digits
+
+Writes to <workdir>/sample_step_N/ (or --out): samples.png (random samples), interpolation_lerp.png and
+interpolation_slerp.png (each row walks from one fixed latent to another), and nearest_neighbours.png
+(each row: a sample, then its nearest training images in pixel space: the memorisation check of
+Goodfellow et al. 2014, Fig. 2). Samples come from the EMA generator where the run keeps one.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags, logging
+
+from jgan import evaluate, runs
+from jgan.errors import JganError
+from jgan.images import save_grid
+
+
+def lerp(z0: jax.Array, z1: jax.Array, t: jax.Array) -> jax.Array:
+  """Straight-line interpolation; t [T] -> [T, ...]."""
+  t = t.reshape(-1, *([1] * z0.ndim))
+  return (1.0 - t) * z0 + t * z1
+
+
+def slerp(z0: jax.Array, z1: jax.Array, t: jax.Array) -> jax.Array:
+  """Spherical interpolation (Shoemake 1985; White 2016 for GAN latents): stays near the shell where most
+  of a Gaussian's mass lies, unlike lerp whose midpoints have a smaller norm."""
+  cos = jnp.sum(z0 * z1) / (jnp.linalg.norm(z0) * jnp.linalg.norm(z1))
+  omega = jnp.arccos(jnp.clip(cos, -1.0, 1.0))
+  t = t.reshape(-1, *([1] * z0.ndim))
+  safe = jnp.maximum(jnp.sin(omega), 1e-7)
+  spherical = (jnp.sin((1.0 - t) * omega) * z0 + jnp.sin(t * omega) * z1) / safe
+  return jnp.where(omega < 1e-4, lerp(z0, z1, t), spherical)  # Parallel latents: nothing to bend.
+
+
+def nearest_neighbours(samples: np.ndarray, training: np.ndarray, k: int) -> np.ndarray:
+  """Indices [N, k] of each sample's k nearest training images in pixel space (Euclidean)."""
+  flat_s = samples.reshape(len(samples), -1).astype(np.float32)
+  flat_t = training.reshape(len(training), -1).astype(np.float32)
+  distances = (flat_s ** 2).sum(1)[:, None] - 2.0 * flat_s @ flat_t.T + (flat_t ** 2).sum(1)[None, :]
+  return np.argsort(distances, axis=1)[:, :k]
+
+
+def write_grids(run: runs.Run, out: str, rows: int = 8, steps: int = 10, neighbours: int = 5) -> list[str]:
+  """Writes the grids of `run` into `out`; returns their paths."""
+  config = run.config
+  scale = max(1, 64 // config.data.resolution)
+  sample = jax.jit(run.game.sample)
+  paths = []
+
+  def save(name, images, columns):
+    path = os.path.join(out, name)
+    save_grid(path, images, columns, scale=scale)
+    paths.append(path)
+
+  seed = config.seed + 3
+  save('samples.png', evaluate.generate(run, rows * rows, seed), rows)
+  ends = run.game.sample_inputs(jax.random.key(seed + 1), 2 * rows)
+  if 'z' not in ends:
+    raise JganError(f'model {config.model.name!r} takes no latent z to interpolate')
+  t = jnp.linspace(0.0, 1.0, steps)
+  for name, path_fn in (('lerp', lerp), ('slerp', slerp)):
+    z = jnp.concatenate([path_fn(ends['z'][2 * r], ends['z'][2 * r + 1], t) for r in range(rows)])
+    save(f'interpolation_{name}.png', runs.sample_images(sample, run.state, {**ends, 'z': z}), steps)
+  fakes = evaluate.generate(run, rows, seed + 2)
+  training = evaluate.real_images(config, config.data.split, 1 << 30)
+  index = nearest_neighbours(fakes, training, neighbours)
+  save('nearest_neighbours.png', np.concatenate([np.concatenate([f[None], training[i]]) for f, i in
+                                                 zip(fakes, index, strict=True)]), neighbours + 1)
+  return paths
+
+
+def main(argv: list[str]) -> None:
+  del argv
+  FLAGS = flags.FLAGS
+  logging.set_verbosity(logging.WARNING)
+  try:
+    if not FLAGS.workdir:
+      raise JganError('pass --workdir=DIR, the directory train.py wrote')
+    run = runs.load_run(FLAGS.workdir, FLAGS.step)
+    paths = write_grids(run, FLAGS.out or os.path.join(FLAGS.workdir, f'sample_step_{run.step}'))
+  except JganError as error:
+    print(f'error: {error}', file=sys.stderr)
+    sys.exit(2)
+  print('\n'.join(f'wrote {path}' for path in paths))
+
+
+if __name__ == '__main__':
+  # Defined only when run as a program, so that the tools can import one another.
+  flags.DEFINE_string('workdir', None, 'The training run to sample from.')
+  flags.DEFINE_integer('step', None, 'Checkpoint step (default: the latest).')
+  flags.DEFINE_string('out', None, 'Output directory (default: <workdir>/sample_step_N).')
+  app.run(main)
