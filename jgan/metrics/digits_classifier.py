@@ -20,6 +20,7 @@ from flax import traverse_util
 
 from jgan import cache
 from jgan.data.digits import NUM_CLASSES, load_digits_arrays
+from jgan.metrics import batching
 
 _FEATURES = 128
 _SIZE = 32  # Every input is resized to 32x32 grey, so 32- and 64-pixel generators are scored alike.
@@ -76,22 +77,8 @@ class DigitsClassifier:
     Returns:
       (features float64 [N, 128], softmax probabilities float64 [N, 10]).
     """
-    images = np.asarray(images, np.float32)
-    if images.ndim != 4 or images.shape[-1] not in (1, 3):
-      raise ValueError(f'digits classifier takes images [N, H, W, 1 or 3], got shape {images.shape}; '
-                       'pass NHWC grey or RGB images.')
-    n = images.shape[0]
-    size = max(1, min(batch_size, n))
-    features, probs = [], []
-    for start in range(0, n, size):
-      batch = images[start:start + size]
-      padded = np.concatenate([batch, np.zeros((size - len(batch),) + batch.shape[1:], np.float32)])
-      f, p = _features_and_probs(self.params, padded)
-      features.append(np.asarray(f, np.float64)[:len(batch)])
-      probs.append(np.asarray(p, np.float64)[:len(batch)])
-    if not features:
-      return np.zeros((0, _FEATURES)), np.zeros((0, NUM_CLASSES))
-    return np.concatenate(features), np.concatenate(probs)
+    return batching.features_and_probs(lambda batch: _features_and_probs(self.params, batch), images,
+                                       batch_size, _FEATURES, NUM_CLASSES, 'the digits classifier')
 
   def test_accuracy(self) -> float:
     """Returns the accuracy on the held-out 'test' split of the digits."""

@@ -26,6 +26,7 @@ import numpy as np
 from flax import traverse_util
 
 from jgan.errors import JganError
+from jgan.metrics import batching
 
 FEATURES = 2048  # pool3: the global average pool of Mixed_7c, the features of FID.
 NUM_LOGITS = 1008  # The 2015 graph's softmax layer, kept by pytorch-fid (torchvision's has 1000).
@@ -361,22 +362,8 @@ class InceptionFeatures:
     Returns:
       (pool3 features float64 [N, 2048], softmax probabilities float64 [N, 1008]).
     """
-    images = np.asarray(images, np.float32)
-    if images.ndim != 4 or images.shape[-1] not in (1, 3):
-      raise ValueError(f'the Inception network takes images [N, H, W, 1 or 3], got shape {images.shape}; '
-                       'pass NHWC grey or RGB images.')
-    n = images.shape[0]
-    size = max(1, min(batch_size, n))
-    features, probs = [], []
-    for start in range(0, n, size):
-      batch = images[start:start + size]
-      padded = np.concatenate([batch, np.zeros((size - len(batch),) + batch.shape[1:], np.float32)])
-      f, p = _features_and_probs(self.variables, _preprocess(padded))
-      features.append(np.asarray(f, np.float64)[:len(batch)])
-      probs.append(np.asarray(p, np.float64)[:len(batch)])
-    if not features:
-      return np.zeros((0, FEATURES)), np.zeros((0, NUM_LOGITS))
-    return np.concatenate(features), np.concatenate(probs)
+    return batching.features_and_probs(lambda batch: _features_and_probs(self.variables, _preprocess(batch)),
+                                       images, batch_size, FEATURES, NUM_LOGITS, 'the Inception network')
 
 
 def convert_file(pth_path: str, npz_path: str) -> None:
