@@ -94,9 +94,9 @@ def init_state(game: Game, rng: jax.Array) -> TrainState:
   )
 
 
-def _update(game: Game, phase: Phase, step: jax.Array, carry, inputs):
+def _update(game: Game, phase: Phase, step: jax.Array, carry, sub_batch: dict, rng: jax.Array):
+  """One optimiser update of the phase's players on one sub-batch; carry is (params, collections, opt_state)."""
   params, collections, opt_state = carry
-  sub_batch, rng = inputs
 
   def loss_of(trainable):
     return phase.loss({**params, **trainable}, collections, sub_batch, rng, step)
@@ -127,7 +127,7 @@ def train_step(game: Game, state: TrainState, batch: dict, active: tuple[bool, .
   """
   # One key per sub-batch, the same in every phase: phases that see a sub-batch also see its latents, as
   # DCGAN's reference code reuses one fake batch for the D and the G update. Then XLA computes the shared
-  # generator forward pass once (measured: 2x faster DCGAN steps on CPU).
+  # generator forward pass once (measured: 876 -> 577 ms per full-width DCGAN step on CPU).
   sub_batch_rngs = jax.random.split(jax.random.fold_in(state.rng, state.step), game.sub_batches)
   carry = (state.params, state.collections, state.opt_state)
   metrics = {}
@@ -139,7 +139,7 @@ def train_step(game: Game, state: TrainState, batch: dict, active: tuple[bool, .
     phase_metrics = []
     for repeat in range(phase.repeats):
       sub_batch = jax.tree.map(lambda x, r=repeat: x[r], batch)
-      carry, repeat_metrics = _update(game, phase, state.step, carry, (sub_batch, sub_batch_rngs[repeat]))
+      carry, repeat_metrics = _update(game, phase, state.step, carry, sub_batch, sub_batch_rngs[repeat])
       phase_metrics.append(repeat_metrics)
     metrics.update(jax.tree.map(lambda *m: jnp.mean(jnp.stack(m)), *phase_metrics))
   params, collections, opt_state = carry

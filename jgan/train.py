@@ -134,7 +134,7 @@ def _train(config, workdir, mesh, game, ds, checkpointer, best, writer) -> dict:
       return
     scores = evaluator(game, sample, state, eval_rng)
     if step > 0:
-      best.update(step, state, {'data_index': data_index, 'config': config.to_dict()}, scores)
+      best.update(step, state, checkpoint_meta(), scores)
     if writer:
       writer.scalars(step, {f'eval/{features}_{k}': v for k, v in scores.items()})
       print(f'step {step:>7d} | {note}{features} features: {_format(scores)}', flush=True)
@@ -146,8 +146,11 @@ def _train(config, workdir, mesh, game, ds, checkpointer, best, writer) -> dict:
       canvas = save_grid(path, images, config.train.grid_size, scale=max(1, 64 // config.data.resolution))
       writer.image(step, 'samples', canvas)
 
+  def checkpoint_meta():  # Beside the state: where the data pipeline resumes, and the config it ran.
+    return {'data_index': data_index, 'config': config.to_dict()}
+
   def save_checkpoint(step):
-    checkpointer.save(step, state, {'data_index': data_index, 'config': config.to_dict()})
+    checkpointer.save(step, state, checkpoint_meta())
 
   start, total, train_cfg = int(state.step), config.train.steps, config.train
   if start == 0:
