@@ -1,7 +1,9 @@
-"""The standard game of one generator against one discriminator (2014 GAN, DCGAN, WGAN, WGAN-GP, ...).
+"""The standard game of one generator against one discriminator (2014 GAN, DCGAN, WGAN, WGAN-GP, cGAN,
+SNGAN, BigGAN, ...).
 
 Built from the config: the family's modules, an adversarial loss from jgan.losses, `n_critic` D updates
-per G update, and optional gradient penalty, weight clipping and EMA of G.
+per G update, and optional gradient penalty, weight clipping, orthogonal regularisation and EMA of G.
+Conditional models (model.num_classes > 0) generate the classes of the real batch they are compared with.
 """
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jgan import losses, models, regularizers
+from jgan import losses, models, regularizers, truncation
 from jgan.engine import Game, Phase
 from jgan.optim import make_optimizer
 
@@ -34,10 +36,13 @@ def build_game(config: ml_collections.ConfigDict, image_shape: tuple[int, int, i
   adversarial = losses.get_loss(config.gan.loss)
   gan = config.gan
   z_dim = config.model.z_dim
+  num_classes = config.model.get('num_classes', 0)
 
-  def latents(rng, n):
+  def latents(rng, n, truncate=None):
     if gan.z_distribution == 'uniform':  # the 2014 paper's noise
       return jax.random.uniform(rng, (n, z_dim), minval=-1.0, maxval=1.0)
+    if truncate is not None:
+      return truncation.truncated_latents(rng, (n, z_dim), *truncate)
     return jax.random.normal(rng, (n, z_dim))
 
   def keys(rng):
@@ -50,10 +55,13 @@ def build_game(config: ml_collections.ConfigDict, image_shape: tuple[int, int, i
     return apply_module(generator, params['g'], collections['g'], latents(key['latent'], n), labels, True,
                         key['g_dropout'])
 
+  def conditioning(batch):
+    return batch['label'] if num_classes else None
+
   def d_loss(params, collections, batch, rng, step):
     del step
     key = keys(rng)
-    real, labels = batch['image'], batch.get('label')
+    real, labels = batch['image'], conditioning(batch)
     # G's running statistics are updated in the G phase only, once per iteration as in PyTorch's DCGAN.
     fake = jax.lax.stop_gradient(generate(params, collections, key, real.shape[0], labels)[0])
     real_logits, d_collections = apply_module(discriminator, params['d'], collections['d'], real, labels,
@@ -73,11 +81,16 @@ def build_game(config: ml_collections.ConfigDict, image_shape: tuple[int, int, i
   def g_loss(params, collections, batch, rng, step):
     del step
     key = keys(rng)
-    labels = batch.get('label')
+    labels = conditioning(batch)
     fake, g_collections = generate(params, collections, key, batch['image'].shape[0], labels)
     fake_logits, d_collections = apply_module(discriminator, params['d'], collections['d'], fake, labels,
                                               True, key['d_fake'])
-    return adversarial.g(fake_logits), ({'g': g_collections, 'd': d_collections}, {})
+    loss, metrics = adversarial.g(fake_logits), {}
+    if gan.ortho_weight > 0:  # BigGAN's beta (1e-4), on every G weight but the shared class embedding
+      penalty = regularizers.orthogonal_penalty(params['g'], exclude=('shared_embedding',))
+      loss = loss + gan.ortho_weight * penalty
+      metrics['orthogonal_penalty'] = penalty
+    return loss, ({'g': g_collections, 'd': d_collections}, metrics)
 
   def init(rng):
     g_rng, d_rng, dropout_rng = jax.random.split(rng, 3)
@@ -88,8 +101,12 @@ def build_game(config: ml_collections.ConfigDict, image_shape: tuple[int, int, i
                                 labels, train=False),
     }
 
-  def sample_inputs(rng, n):
-    return {'z': latents(rng, n)}
+  def sample_inputs(rng, n, labels=None, truncate=None):
+    inputs = {'z': latents(rng, n, truncate)}
+    if num_classes:
+      inputs['label'] = (jnp.asarray(labels, jnp.int32) if labels is not None else
+                         jax.random.randint(jax.random.fold_in(rng, 1), (n,), 0, num_classes))
+    return inputs
 
   def sample(params, collections, inputs):
     return apply_module(generator, params['g'], collections['g'], inputs['z'], inputs.get('label'), False)[0]
@@ -107,4 +124,6 @@ def build_game(config: ml_collections.ConfigDict, image_shape: tuple[int, int, i
       ema_players=('g',) if gan.ema_decay > 0 else (),
       ema_decay=gan.ema_decay,
       ema_start=gan.ema_start,
+      num_classes=num_classes,
+      accumulation=config.train.grad_accumulation,
   )

@@ -31,6 +31,7 @@ def base_config(model: str = 'dcgan', **model_overrides) -> ml_collections.Confi
       z_distribution='normal',  # or 'uniform' on [-1, 1]
       ema_decay=0.0,  # EMA of generator weights used for sampling; 0 turns it off
       ema_start=0,
+      ortho_weight=0.0,  # BigGAN's orthogonal regularisation beta (1e-4) on G; 0 turns it off
   )
   c.optim = dict(
       g=dict(name='adam', lr=2e-4, b1=0.5, b2=0.999),
@@ -39,6 +40,7 @@ def base_config(model: str = 'dcgan', **model_overrides) -> ml_collections.Confi
   c.train = dict(
       steps=2000,  # generator updates
       batch_size=64,  # global batch, split over all devices
+      grad_accumulation=1,  # split each batch into this many micro-batches and average their gradients
       log_every=50,
       sample_every=250,
       checkpoint_every=500,  # the digits Frechet distance is measured at every checkpoint

@@ -47,13 +47,16 @@ class Game:
   phases: tuple[Phase, ...]
   # init(rng) -> {player: Flax variables}
   init: Callable[[jax.Array], dict[str, PyTree]]
-  # sample_inputs(rng, n) -> the inputs of `sample` for n images (latents, labels, ...)
-  sample_inputs: Callable[[jax.Array, int], dict]
+  # sample_inputs(rng, n, labels=None, truncate=None) -> the inputs of `sample` for n images: latents and,
+  # for conditional games, `labels` (random classes when None); truncate = (threshold, form), jgan.truncation
+  sample_inputs: Callable[..., dict]
   # sample(params, collections, inputs) -> images in [-1, 1]; given the EMA parameters where there are some
   sample: Callable[[dict, dict, dict], jax.Array]
   ema_players: tuple[str, ...] = ()
   ema_decay: float = 0.0
   ema_start: int = 0
+  num_classes: int = 0  # > 0: sample_inputs takes class labels
+  accumulation: int = 1  # micro-batches per update, their gradients averaged (see _update)
 
   @property
   def sub_batches(self) -> int:
@@ -94,15 +97,51 @@ def init_state(game: Game, rng: jax.Array) -> TrainState:
   )
 
 
+def _gradients(game: Game, phase: Phase, step: jax.Array, params: dict, collections: dict, sub_batch: dict,
+               rng: jax.Array):
+  """(loss, updated collections, metrics, gradients) of the phase's loss, over `game.accumulation`
+  micro-batches when it is above 1.
+
+  Accumulation (BigGAN-PyTorch's num_D_accumulations) averages the micro-batches' gradients, which for a
+  loss that is a mean over independent examples is the gradient on the whole batch. BatchNorm normalises
+  each micro-batch with that micro-batch's statistics (over every device: a global micro-batch), exactly
+  as a run without accumulation at the micro-batch size would, and the running statistics are updated
+  once per micro-batch, in order. Micro-batch i takes rows i, i + n, i + 2n, ...: every device holds an
+  equal share of each, so no data moves between devices.
+  """
+  def loss_of(trainable, collections, batch, key):
+    return phase.loss({**params, **trainable}, collections, batch, key, step)
+
+  trainable = {name: params[name] for name in phase.players}
+  value_and_grad = jax.value_and_grad(loss_of, has_aux=True)
+  n = game.accumulation
+  if n == 1:
+    (loss, (new_collections, metrics)), grads = value_and_grad(trainable, collections, sub_batch, rng)
+    return loss, new_collections, metrics, grads
+
+  micro_batches = jax.tree.map(lambda x: jnp.swapaxes(x.reshape(x.shape[0] // n, n, *x.shape[1:]), 0, 1),
+                               sub_batch)
+
+  def accumulate(carry, inputs):
+    grad_sum, current = carry
+    micro_batch, index = inputs
+    (loss, (updated, metrics)), grads = value_and_grad(trainable, current, micro_batch, jax.random.fold_in(rng, index))
+    return (jax.tree.map(jnp.add, grad_sum, grads), {**current, **updated}), (loss, metrics)
+
+  zeros = jax.tree.map(jnp.zeros_like, trainable)
+  # A loop keeps one micro-batch's activations alive at a time, which is the point of accumulating; on
+  # XLA's CPU backend, where convolutions inside a while loop run ~16x slower, it is unrolled instead.
+  unroll = n if jax.default_backend() == 'cpu' else 1
+  (grad_sum, final_collections), (losses, metrics) = jax.lax.scan(accumulate, (zeros, collections),
+                                                                  (micro_batches, jnp.arange(n)), unroll=unroll)
+  grads = jax.tree.map(lambda g: g / n, grad_sum)
+  return jnp.mean(losses), final_collections, jax.tree.map(jnp.mean, metrics), grads
+
+
 def _update(game: Game, phase: Phase, step: jax.Array, carry, sub_batch: dict, rng: jax.Array):
   """One optimiser update of the phase's players on one sub-batch; carry is (params, collections, opt_state)."""
   params, collections, opt_state = carry
-
-  def loss_of(trainable):
-    return phase.loss({**params, **trainable}, collections, sub_batch, rng, step)
-
-  trainable = {name: params[name] for name in phase.players}
-  (loss, (new_collections, metrics)), grads = jax.value_and_grad(loss_of, has_aux=True)(trainable)
+  loss, new_collections, metrics, grads = _gradients(game, phase, step, params, collections, sub_batch, rng)
   params, opt_state = dict(params), dict(opt_state)
   for name in phase.players:
     updates, opt_state[name] = game.optimizers[name].update(grads[name], opt_state[name], params[name])

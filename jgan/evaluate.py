@@ -2,7 +2,8 @@
 
 In a feature space (the digits classifier, offline; or FID's Inception network, given its weights):
 Frechet distance (FID with Inception features), Inception Score, KID, precision and recall, the mean top
-class probability and the entropy of the predicted classes. In pixel space: the Gaussian Parzen-window
+class probability and the entropy of the predicted classes; for a conditional generator of digits, the
+fraction of samples the classifier assigns to the requested class. In pixel space: the Gaussian Parzen-window
 log-likelihood of Goodfellow et al. 2014. Samples come from the EMA generator where the run keeps one.
 Prints a table and writes <workdir>/eval/step_N.json.
 """
@@ -117,6 +118,16 @@ def generate(run: runs.Run, num_samples: int, seed: int, transform: Callable | N
   return runs.sample_images(jax.jit(run.game.sample), run.state, transform(inputs) if transform else inputs)
 
 
+def class_agreement(run: runs.Run, extractor, num_samples: int, seed: int) -> float:
+  """The fraction of a conditional generator's samples that the classifier assigns to the requested class:
+  meaningful where the classifier's classes are the dataset's (the digits classifier on the digits)."""
+  labels = np.arange(num_samples) % run.game.num_classes
+  inputs = run.game.sample_inputs(jax.random.key(seed), num_samples, labels)
+  images = runs.sample_images(jax.jit(run.game.sample), run.state, inputs)
+  _, probs = extractor.features_and_probs(images)
+  return float(np.mean(probs.argmax(axis=-1) == labels))
+
+
 def evaluate_run(run: runs.Run, num_samples: int, features: str, parzen_split: str = 'test') -> dict[str, float]:
   """All metrics of `run` on `num_samples` samples against as many real training images."""
   config = run.config
@@ -125,6 +136,8 @@ def evaluate_run(run: runs.Run, num_samples: int, features: str, parzen_split: s
   real_feats, _ = real_features(extractor, features, config, config.data.split, num_samples)
   fake_feats, fake_probs = extractor.features_and_probs(fake)
   metrics = feature_metrics(real_feats, fake_feats, fake_probs)
+  if run.game.num_classes and features == 'digits' and config.data.name == 'digits':
+    metrics['class_agreement'] = class_agreement(run, extractor, num_samples, config.seed + 3)
   if parzen_split:
     metrics.update(parzen_metrics(fake, real_images(config, parzen_split, num_samples)))
   return metrics

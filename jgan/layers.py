@@ -47,6 +47,13 @@ class UpConv4x4(nn.Module):
     return y
 
 
+def with_one_hot(x: jax.Array, labels: jax.Array | None, num_classes: int) -> jax.Array:
+  """[x, one_hot(labels)] on the last axis (Mirza and Osindero 2014); x itself when unconditional."""
+  if not num_classes or labels is None:
+    return x
+  return jnp.concatenate([x, jax.nn.one_hot(labels, num_classes, dtype=x.dtype)], axis=-1)
+
+
 class Maxout(nn.Module):
   """Goodfellow et al. 2013: the maximum over `pieces` affine maps, the 2014 GAN's discriminator unit."""
 
@@ -81,3 +88,77 @@ def norm_layer(kind: str, train: bool) -> Callable[[jax.Array], jax.Array]:
   if kind == 'none':
     return lambda x: x
   raise ValueError(f"unknown normalisation {kind!r}: use 'batch', 'layer' or 'none'")
+
+
+class ConditionalBatchNorm(nn.Module):
+  """Class-conditional BatchNorm (de Vries et al. 2017; Miyato and Koyama 2018; Brock et al. 2019):
+  normalise over the global batch without a learned affine map, then scale and shift per example.
+
+  The gain and bias come from the condition: with `num_classes`, per-class tables (SNGAN with projection,
+  gain initialised to 1); otherwise linear maps of a condition vector (BigGAN: the shared class
+  embedding with this block's slice of z), gain = 1 + W_g c, bias = W_b c.
+  """
+
+  num_classes: int = 0
+  spectral_norm: bool = False
+  momentum: float = 0.9  # PyTorch's 0.1
+  epsilon: float = 1e-5
+  dtype: jnp.dtype | None = None
+
+  @nn.compact
+  def __call__(self, x: jax.Array, condition: jax.Array, train: bool) -> jax.Array:
+    features = x.shape[-1]
+    x = nn.BatchNorm(use_running_average=not train, momentum=self.momentum, epsilon=self.epsilon,
+                     use_bias=False, use_scale=False, dtype=self.dtype)(x)
+    if self.num_classes:
+      gain = nn.Embed(self.num_classes, features, embedding_init=nn.initializers.ones, name='gain')(condition)
+      bias = nn.Embed(self.num_classes, features, embedding_init=nn.initializers.zeros, name='bias')(condition)
+    else:
+      dense = lambda name: spectral(nn.Dense(features, use_bias=False, dtype=self.dtype, name=name),
+                                    self.spectral_norm)
+      gain = 1.0 + dense('gain')(condition, train)
+      bias = dense('bias')(condition, train)
+    return x * gain[:, None, None, :].astype(x.dtype) + bias[:, None, None, :].astype(x.dtype)
+
+
+class SelfAttention(nn.Module):
+  """SAGAN's self-attention block (Zhang et al. 2019, Sec. 3), in BigGAN's form: 1x1 query and key
+  projections to C/8 channels and value to C/2, keys and values max-pooled 2x2, and the output added back
+  through a gain gamma that starts at 0, so that the block begins as the identity."""
+
+  spectral_norm: bool = True
+  dtype: jnp.dtype | None = None
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+    batch, height, width, channels = x.shape
+
+    def conv(features, name):
+      return spectral(nn.Conv(features, (1, 1), use_bias=False, dtype=self.dtype, name=name), self.spectral_norm)
+
+    pool = lambda h: nn.max_pool(h, (2, 2), strides=(2, 2))
+    query = conv(channels // 8, 'query')(x, train).reshape(batch, height * width, -1)
+    key = pool(conv(channels // 8, 'key')(x, train)).reshape(batch, height * width // 4, -1)
+    value = pool(conv(channels // 2, 'value')(x, train)).reshape(batch, height * width // 4, -1)
+    attention = jax.nn.softmax(jnp.einsum('bqc,bkc->bqk', query, key).astype(jnp.float32), axis=-1)
+    attended = jnp.einsum('bqk,bkc->bqc', attention.astype(value.dtype), value)
+    out = conv(channels, 'out')(attended.reshape(batch, height, width, channels // 2), train)
+    gamma = self.param('gamma', nn.initializers.zeros, ())
+    return x + gamma.astype(x.dtype) * out
+
+
+class Projection(nn.Module):
+  """The projection discriminator's head (Miyato and Koyama 2018, eq. 3): from pooled features phi(x),
+  logit = psi(phi(x)) + <embed(y), phi(x)>, with psi linear; unconditional when labels is None."""
+
+  num_classes: int
+  spectral_norm: bool = True
+
+  @nn.compact
+  def __call__(self, features: jax.Array, labels: jax.Array | None, train: bool) -> jax.Array:
+    features = features.astype(jnp.float32)
+    logit = spectral(nn.Dense(1, name='linear'), self.spectral_norm)(features, train)[:, 0]
+    if self.num_classes and labels is not None:
+      embed = spectral(nn.Embed(self.num_classes, features.shape[-1], name='embed'), self.spectral_norm)
+      logit = logit + jnp.sum(embed(labels, train) * features, axis=-1)
+    return logit

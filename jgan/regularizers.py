@@ -1,4 +1,4 @@
-"""Discriminator regularisers: the WGAN-GP gradient penalty and WGAN weight clipping."""
+"""Regularisers: the WGAN-GP gradient penalty, WGAN weight clipping and BigGAN's orthogonal regularisation."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -30,3 +30,31 @@ def gradient_penalty(critic: Callable[[jax.Array], jax.Array], real: jax.Array, 
 def clip_weights(params, clip: float):
   """Arjovsky et al. 2017, Algorithm 1, line 7: clip every critic parameter to [-c, c]."""
   return jax.tree.map(lambda p: jnp.clip(p, -clip, clip), params)
+
+
+def orthogonal_penalty(params, exclude: tuple[str, ...] = ()) -> jax.Array:
+  """BigGAN's orthogonal regularisation (Brock et al. 2019, eq. 3, without the beta): the sum over weight
+  matrices W (every parameter of rank >= 2, reshaped to [fan-in, filters]) of ||W^T W * (1 - I)||_F^2, which
+  pushes filters towards orthogonality without constraining their norms.
+
+  Args:
+    params: a parameter pytree.
+    exclude: parameters whose path contains one of these names are skipped (BigGAN skips the shared
+      class embedding).
+  """
+  total = jnp.zeros((), jnp.float32)
+  for path, weight in jax.tree_util.tree_leaves_with_path(params):
+    names = [getattr(key, 'key', str(key)) for key in path]
+    if weight.ndim < 2 or any(name in exclude for name in names):
+      continue
+    w = weight.reshape(-1, weight.shape[-1]).astype(jnp.float32)
+    fan_in, filters = w.shape
+    if filters <= fan_in:
+      gram = w.T @ w
+      total = total + jnp.sum((gram * (1.0 - jnp.eye(filters))) ** 2)
+    else:
+      # More filters than inputs (G's first linear layer: 20 x 24,576 at 128x128): ||W^T W||_F^2 equals
+      # ||W W^T||_F^2, so the smaller Gram matrix gives the same sum without a filters x filters matrix.
+      squared_norms = jnp.sum(w * w, axis=0)
+      total = total + jnp.sum((w @ w.T) ** 2) - jnp.sum(squared_norms ** 2)
+  return total

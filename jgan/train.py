@@ -94,7 +94,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, mesh: jax.sharding.Mesh
   _check_workdir(workdir)
   mesh = mesh or sharding.make_mesh()
   game = adversarial.build_game(config, runs.image_shape(config))
-  ds, _ = pipeline.make_dataset(config.data, config.train.batch_size, game.sub_batches, config.seed)
+  ds, num_classes = pipeline.make_dataset(config.data, config.train.batch_size, game.sub_batches, config.seed)
+  _check_batches_and_classes(config, game, num_classes)
   checkpointer = Checkpointer(workdir, config.train.keep_checkpoints)
   best = BestCheckpoint(workdir, config.eval.best_metric)
   writer = MetricWriter(workdir) if jax.process_index() == 0 else None
@@ -105,6 +106,17 @@ def run(config: ml_collections.ConfigDict, workdir: str, mesh: jax.sharding.Mesh
     best.close()
     if writer is not None:
       writer.close()
+
+
+def _check_batches_and_classes(config: ml_collections.ConfigDict, game: Game, num_classes: int) -> None:
+  if config.train.batch_size % (jax.device_count() * game.accumulation):
+    raise JganError(f'train.batch_size={config.train.batch_size} does not split into train.grad_accumulation='
+                    f'{game.accumulation} micro-batches over {jax.device_count()} devices: use a multiple of '
+                    f'{jax.device_count() * game.accumulation}')
+  if game.num_classes and game.num_classes != num_classes:
+    raise JganError(f'model.num_classes={game.num_classes} but dataset {config.data.name!r} has '
+                    f'{num_classes or "no"} class labels: set model.num_classes={num_classes}'
+                    + (' or choose a labelled dataset' if not num_classes else ''))
 
 
 def _train(config, workdir, mesh, game, ds, checkpointer, best, writer) -> dict:
@@ -123,7 +135,10 @@ def _train(config, workdir, mesh, game, ds, checkpointer, best, writer) -> dict:
   step_fn = jax.jit(functools.partial(train_step, game), static_argnums=2, donate_argnums=0,
                     out_shardings=(replicated, replicated))
   sample = jax.jit(game.sample)
-  grid_inputs = game.sample_inputs(jax.random.key(config.seed + 1), config.train.grid_size ** 2)
+  grid = config.train.grid_size
+  # A conditional generator's grid shows one class per row.
+  grid_labels = (np.arange(grid * grid) // grid) % game.num_classes if game.num_classes else None
+  grid_inputs = game.sample_inputs(jax.random.key(config.seed + 1), grid * grid, grid_labels)
   eval_rng = jax.random.key(config.seed + 2)  # The same latents at every evaluation.
   features = config_lib.eval_features(config)
   evaluator = _Evaluator(config, features) if features and config.eval.num_samples > 0 else None

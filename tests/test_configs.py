@@ -25,9 +25,9 @@ def _shrunk(config, data_dir):
   config.data.data_dir = data_dir
   config.train.update(steps=2, log_every=1, sample_every=2, checkpoint_every=2)
   config.eval.num_samples = 0
-  for key in ('g_width', 'd_width'):
+  for key in ('g_width', 'd_width', 'g_ch', 'd_ch'):
     if key in config.model:
-      config.model[key] = 4
+      config.model[key] = 4 if 'width' in key else 8
   for key in ('g_hidden', 'd_hidden'):
     if key in config.model:
       config.model[key] = (16,)

@@ -1,4 +1,5 @@
 """The generic step: phases, repeats, lazy intervals, EMA, compile-once, and 8 devices equal 1."""
+import dataclasses
 import functools
 import os
 import subprocess
@@ -134,3 +135,56 @@ def test_eight_devices_step_equals_one_device_step():
   result = subprocess.run([sys.executable, '-c', _EIGHT_VS_ONE], env=env, capture_output=True, text=True,
                           timeout=300)
   assert 'EQUAL' in result.stdout, result.stderr[-3000:]
+
+
+def _batchnorm_game(accumulation):
+  """A player 'w' whose BatchNorm'd output is pulled towards 1: BatchNorm statistics in the collections."""
+  module = nn.Sequential([nn.Dense(1, use_bias=False), nn.BatchNorm(use_running_average=False, momentum=0.9)])
+
+  def fit(params, collections, batch, rng, step):
+    out, updated = module.apply({'params': params['w'], **collections['w']}, batch['x'], mutable=['batch_stats'])
+    return jnp.mean((out - batch['x'] ** 2) ** 2), ({'w': dict(updated)}, {})
+
+  return Game(
+      modules={'w': module},
+      optimizers={'w': optax.sgd(0.1)},
+      phases=(Phase('fit', ('w',), fit),),
+      init=lambda rng: {'w': module.init(rng, jnp.zeros((1, 1)))},
+      sample_inputs=lambda rng, n: {},
+      sample=lambda params, collections, inputs: params['w'],
+      accumulation=accumulation,
+  )
+
+
+def test_accumulated_micro_batches_average_to_the_full_batch_gradient():
+  # Without BatchNorm the loss is a mean over independent examples: two micro-batches of 2 give exactly
+  # the update of one batch of 4.
+  game = _toy_game()
+  x = {'x': jnp.array([[1.0, 2.0, 5.0, 7.0]])[..., None]}  # [1 sub-batch, 4, 1]
+  states = [train_step(dataclasses.replace(game, accumulation=n), init_state(game, jax.random.key(0)), x,
+                       (True, True))[0] for n in (1, 2, 4)]
+  for state in states[1:]:
+    np.testing.assert_allclose(state.params['w']['kernel'], states[0].params['w']['kernel'], rtol=1e-6)
+
+
+def test_accumulation_normalises_each_micro_batch_and_updates_running_stats_in_order():
+  x = jnp.array([1.0, 2.0, 5.0, 7.0])
+  batch = {'x': x[None, :, None]}
+  game = _batchnorm_game(accumulation=2)
+  state = init_state(game, jax.random.key(0))
+  new_state, _ = train_step(game, state, batch, (True,))
+  # Micro-batches take rows 0, 2 and rows 1, 3; each updates the running mean with PyTorch's momentum 0.1.
+  w = float(state.params['w']['layers_0']['kernel'][0, 0])
+  first, second = w * (1.0 + 5.0) / 2, w * (2.0 + 7.0) / 2
+  expected_mean = 0.9 * (0.9 * 0.0 + 0.1 * first) + 0.1 * second
+  np.testing.assert_allclose(new_state.collections['w']['batch_stats']['layers_1']['mean'], [expected_mean],
+                             rtol=1e-5)
+  # And the gradient is the mean of the micro-batches' gradients, each with its own statistics.
+  single = _batchnorm_game(accumulation=1)
+  grads = []
+  for rows in ([0, 2], [1, 3]):
+    micro = {'x': x[jnp.array(rows)][None, :, None]}
+    moved, _ = train_step(single, state, micro, (True,))
+    grads.append(jax.tree.map(lambda a, b: (a - b) / 0.1, state.params['w'], moved.params['w']))
+  expected = jax.tree.map(lambda p, a, b: p - 0.1 * (a + b) / 2, state.params['w'], *grads)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), new_state.params['w'], expected)

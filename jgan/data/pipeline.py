@@ -36,6 +36,14 @@ def _tfds_source(data_cfg: ml_collections.ConfigDict):
     raise JganError(f"unknown dataset {data_cfg.name!r}: set config.data.name to 'digits', 'folder' "
                     f"(with config.data.folder) or a TFDS catalog name such as 'mnist'") from None
   builder = tfds.builder(data_cfg.name, data_dir=data_dir, file_format='array_record')
+  instructions = getattr(builder, 'MANUAL_DOWNLOAD_INSTRUCTIONS', None)
+  if not builder.is_prepared() and instructions:  # imagenet2012 and others TFDS cannot fetch by itself
+    manual_dir = f'{builder.data_dir_root}/downloads/manual'
+    raise JganError(f"dataset {data_cfg.name!r} is not prepared and needs a manual download: "
+                    f"{' '.join(instructions.split())} Put the files in {manual_dir}, then on a machine "
+                    f"with tensorflow run `tfds build {data_cfg.name} --file_format=array_record "
+                    f"--data_dir={builder.data_dir_root} --manual_dir={manual_dir}` (or set "
+                    f"config.data.data_dir to where it is prepared)")
   if not builder.is_prepared():
     raise JganError(f"dataset {data_cfg.name!r} is not prepared in {builder.data_dir_root}: on a machine with "
                     f"network and tensorflow run `tfds build {data_cfg.name} --file_format=array_record "

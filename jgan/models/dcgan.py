@@ -4,6 +4,7 @@ G: z -> 4x4 x (8 g_width) by a "1x1 -> 4x4" transposed convolution (a dense laye
 transposed convolutions halving the channels up to the resolution, BatchNorm + ReLU, tanh output.
 D: 4x4 stride-2 convolutions doubling the channels from d_width, LeakyReLU(0.2), BatchNorm on all but the
 first, no pooling, and a final 4x4 valid convolution to one logit. Weights ~ N(0, 0.02) (Sec. 4).
+Conditional (num_classes > 0): G sees [z, one-hot y], D sees the image with one constant plane per class.
 """
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ import jax
 import jax.numpy as jnp
 
 from jgan.errors import JganError
-from jgan.layers import UpConv4x4, norm_layer, spectral
+from jgan.layers import UpConv4x4, norm_layer, spectral, with_one_hot
 
 DEFAULTS = {
     'z_dim': 100,
+    'num_classes': 0,  # > 0: conditional (Mirza and Osindero 2014): one-hot labels join z, and D's input
     'g_width': 64,  # PyTorch's ngf
     'd_width': 64,  # PyTorch's ndf
     'g_norm': 'batch',
@@ -41,12 +43,13 @@ def _num_upsamplings(resolution: int) -> int:
 
 class Generator(nn.Module):
   image_shape: tuple[int, int, int]
+  num_classes: int = 0
   g_width: int = 64
   g_norm: str = 'batch'
 
   @nn.compact
   def __call__(self, z: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
-    del labels
+    z = with_one_hot(z, labels, self.num_classes)
     ups = _num_upsamplings(self.image_shape[0])
     channels = self.g_width * 8
     x = nn.Dense(4 * 4 * channels, use_bias=False, kernel_init=_INIT)(z).reshape(-1, 4, 4, channels)
@@ -59,13 +62,17 @@ class Generator(nn.Module):
 
 class Discriminator(nn.Module):
   image_shape: tuple[int, int, int]
+  num_classes: int = 0
   d_width: int = 64
   d_norm: str = 'batch'
   spectral_norm: bool = False
 
   @nn.compact
   def __call__(self, images: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
-    del labels
+    if self.num_classes and labels is not None:
+      planes = jnp.broadcast_to(jax.nn.one_hot(labels, self.num_classes, dtype=images.dtype)[:, None, None, :],
+                                (*images.shape[:3], self.num_classes))
+      images = jnp.concatenate([images, planes], axis=-1)
 
     def conv(features, x, strides=2, padding=((1, 1), (1, 1))):
       layer = nn.Conv(features, (4, 4), strides=strides, padding=padding, use_bias=False, kernel_init=_INIT)
