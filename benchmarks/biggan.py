@@ -70,6 +70,7 @@ def main() -> None:
   parser.add_argument('--steps', type=int, default=3)
   parser.add_argument('--dtype', default='float32', choices=['float32', 'bfloat16'])
   parser.add_argument('--accumulation', type=int, default=1)
+  parser.add_argument('--ortho_weight', type=float, default=1e-4, help="the config's 1e-4; 0 turns it off")
   parser.add_argument('--peak_tflops', type=float, default=0.0, help='the device peak for MFU; 0 skips MFU')
   args = parser.parse_args()
 
@@ -77,6 +78,7 @@ def main() -> None:
   config.model.compute_dtype = args.dtype
   config.train.batch_size = args.batch
   config.train.grad_accumulation = args.accumulation
+  config.gan.ortho_weight = args.ortho_weight
   game = adversarial.build_game(config, (128, 128, 3))
   generator, discriminator = game.modules['g'], game.modules['d']
   state = jax.jit(functools.partial(init_state, game))(jax.random.key(0))
@@ -119,7 +121,8 @@ def main() -> None:
     memory = f"peak device memory {device.memory_stats().get('peak_bytes_in_use', 0) / 2**30:.2f} GiB"
   mfu = f', MFU {step_flops / seconds / (args.peak_tflops * 1e12 * jax.device_count()):.1%}' if args.peak_tflops else ''
   print(f'{device.device_kind} x{jax.device_count()}, batch {args.batch}, {args.dtype}, accumulation '
-        f'{args.accumulation}: first step (compiling) {compile_s:.1f} s, {seconds * 1e3:.0f} ms/step '
+        f'{args.accumulation}, ortho {args.ortho_weight:g}: first step (compiling) {compile_s:.1f} s, '
+        f'{seconds * 1e3:.0f} ms/step '
         f'(median of {args.steps}), {args.batch / seconds:.2f} img/s, ~{step_flops / seconds / 1e9:.0f} '
         f'GFLOP/s{mfu}, {memory}')
 

@@ -56,7 +56,7 @@ class Game:
   ema_decay: float = 0.0
   ema_start: int = 0
   num_classes: int = 0  # > 0: sample_inputs takes class labels
-  accumulation: int = 1  # micro-batches per update, their gradients averaged (see _update)
+  accumulation: int = 1  # micro-batches per update, their gradients averaged (see _gradients)
 
   @property
   def sub_batches(self) -> int:

@@ -64,6 +64,14 @@ def load_run(workdir: str, step: int | None = None, mesh: jax.sharding.Mesh | No
   return Run(config, game, state, step)
 
 
+def class_rows(num_classes: int, count: int, columns: int) -> np.ndarray | None:
+  """Labels for a grid of `count` samples in rows of `columns`: one class per row, cycling through the
+  classes; None for an unconditional model (num_classes 0)."""
+  if not num_classes:
+    return None
+  return ((np.arange(count) // columns) % num_classes).astype(np.int32)
+
+
 def sample_images(sample: Callable, state: TrainState, inputs: dict, batch_size: int = 500) -> np.ndarray:
   """Images for `inputs` from the sampling (EMA) parameters, in batches of at most `batch_size`.
 

@@ -47,8 +47,8 @@ def nearest_neighbours(samples: np.ndarray, training: np.ndarray, k: int) -> np.
 
 
 def grid_labels(run: runs.Run, count: int, columns: int, label: int | None = None) -> np.ndarray | None:
-  """Class labels for `count` samples of a conditional run laid out in rows of `columns`: `label` everywhere
-  if given, else one class per row; None for an unconditional run.
+  """Class labels for `count` samples of a conditional run in rows of `columns`: `label` everywhere if given,
+  else one class per row (runs.class_rows); None for an unconditional run.
 
   Raises:
     JganError: a label for an unconditional run, or one outside the run's classes.
@@ -57,11 +57,9 @@ def grid_labels(run: runs.Run, count: int, columns: int, label: int | None = Non
   if label is not None and not 0 <= label < num_classes:
     raise JganError(f'--label={label} is not a class of this run' + (
         f': use 0..{num_classes - 1}' if num_classes else f' (model {run.config.model.name!r} is unconditional)'))
-  if not num_classes:
-    return None
   if label is not None:
     return np.full(count, label, np.int32)
-  return ((np.arange(count) // columns) % num_classes).astype(np.int32)
+  return runs.class_rows(num_classes, count, columns)
 
 
 def write_grids(run: runs.Run, out: str, rows: int = 8, steps: int = 10, neighbours: int = 5,

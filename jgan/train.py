@@ -136,9 +136,8 @@ def _train(config, workdir, mesh, game, ds, checkpointer, best, writer) -> dict:
                     out_shardings=(replicated, replicated))
   sample = jax.jit(game.sample)
   grid = config.train.grid_size
-  # A conditional generator's grid shows one class per row.
-  grid_labels = (np.arange(grid * grid) // grid) % game.num_classes if game.num_classes else None
-  grid_inputs = game.sample_inputs(jax.random.key(config.seed + 1), grid * grid, grid_labels)
+  grid_inputs = game.sample_inputs(jax.random.key(config.seed + 1), grid * grid,
+                                   runs.class_rows(game.num_classes, grid * grid, grid))
   eval_rng = jax.random.key(config.seed + 2)  # The same latents at every evaluation.
   features = config_lib.eval_features(config)
   evaluator = _Evaluator(config, features) if features and config.eval.num_samples > 0 else None
