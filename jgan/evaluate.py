@@ -148,11 +148,7 @@ def main(argv: list[str]) -> None:
   FLAGS = flags.FLAGS
   logging.set_verbosity(logging.WARNING)
   try:
-    if not FLAGS.workdir:
-      raise JganError('pass --workdir=DIR, the directory train.py wrote')
-    run = runs.load_run(FLAGS.workdir, FLAGS.step)
-    if FLAGS.inception_weights:
-      run.config.eval.inception_weights = FLAGS.inception_weights
+    run = runs.load_tool_run(FLAGS.workdir, FLAGS.step, FLAGS.inception_weights)
     features = FLAGS.features or config_lib.eval_features(run.config) or 'inception'
     metrics = evaluate_run(run, FLAGS.num_samples, features, FLAGS.parzen_split)
   except JganError as error:

@@ -12,6 +12,7 @@ import ml_collections
 import numpy as np
 
 from jgan import adversarial, sharding
+from jgan import config as config_lib
 from jgan.checkpoint import Checkpointer
 from jgan.engine import Game, TrainState, init_state
 from jgan.errors import JganError
@@ -46,7 +47,10 @@ def load_run(workdir: str, step: int | None = None, mesh: jax.sharding.Mesh | No
     raise JganError(f'no training run in --workdir={workdir!r} (no config.json): train one with '
                     f'python train.py --config=configs/NAME.py --workdir={workdir}')
   with open(config_path) as f:
-    config = ml_collections.ConfigDict(json.load(f))
+    saved = json.load(f)
+  # Over today's defaults, so that a run saved before a config key existed still loads.
+  config = config_lib.base_config(saved.get('model', {}).get('name', 'dcgan'))
+  config.update(saved)
   game = adversarial.build_game(config, image_shape(config))
   checkpointer = Checkpointer(workdir, config.train.keep_checkpoints)
   try:
@@ -70,6 +74,17 @@ def class_rows(num_classes: int, count: int, columns: int) -> np.ndarray | None:
   if not num_classes:
     return None
   return ((np.arange(count) // columns) % num_classes).astype(np.int32)
+
+
+def load_tool_run(workdir: str | None, step: int | None, inception_weights: str | None = None) -> Run:
+  """The run that a tool (jgan.evaluate, jgan.sample, jgan.truncation) names by --workdir and --step, with
+  --inception_weights, if given, in its config."""
+  if not workdir:
+    raise JganError('pass --workdir=DIR, the directory train.py wrote')
+  run = load_run(workdir, step)
+  if inception_weights:
+    run.config.eval.inception_weights = inception_weights
+  return run
 
 
 def sample_images(sample: Callable, state: TrainState, inputs: dict, batch_size: int = 500) -> np.ndarray:

@@ -103,9 +103,7 @@ def main(argv: list[str]) -> None:
   FLAGS = flags.FLAGS
   logging.set_verbosity(logging.WARNING)
   try:
-    if not FLAGS.workdir:
-      raise JganError('pass --workdir=DIR, the directory train.py wrote')
-    run = runs.load_run(FLAGS.workdir, FLAGS.step)
+    run = runs.load_tool_run(FLAGS.workdir, FLAGS.step)
     if FLAGS.truncation is not None and not FLAGS.truncation > 0:
       raise JganError(f'--truncation={FLAGS.truncation} must be a positive threshold')
     truncate = (FLAGS.truncation, FLAGS.truncation_form) if FLAGS.truncation else None
