@@ -2,6 +2,7 @@
 the best checkpoint, and the evaluate and sample tools."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -113,6 +114,16 @@ def test_the_truncation_tool_writes_a_plot_and_json(trained, tmp_path):
   with Image.open(tmp_path / 'truncation_norm.png') as image:
     assert image.mode == 'RGB' and image.width > image.height > 100
     assert len(image.getcolors(1 << 16)) > 2  # something drawn on the white
+
+
+def test_a_run_saved_before_newer_config_keys_still_loads(trained, tmp_path):
+  workdir = tmp_path / 'old_run'
+  shutil.copytree(trained[0], workdir)
+  config = json.loads((workdir / 'config.json').read_text())
+  del config['train']['grad_accumulation'], config['gan']['ortho_weight']  # keys added after a run was saved
+  (workdir / 'config.json').write_text(json.dumps(config))
+  run = runs.load_run(str(workdir))
+  assert run.step == 400 and run.game.accumulation == 1 and run.config.gan.ortho_weight == 0.0
 
 
 def test_tools_name_a_missing_run_in_one_line(tmp_path):
