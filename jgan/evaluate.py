@@ -118,26 +118,23 @@ def generate(run: runs.Run, num_samples: int, seed: int, transform: Callable | N
   return runs.sample_images(jax.jit(run.game.sample), run.state, transform(inputs) if transform else inputs)
 
 
-def class_agreement(run: runs.Run, extractor, num_samples: int, seed: int) -> float:
+def class_agreement(probs: np.ndarray, labels: np.ndarray) -> float:
   """The fraction of a conditional generator's samples that the classifier assigns to the requested class:
   meaningful where the classifier's classes are the dataset's (the digits classifier on the digits)."""
-  labels = np.arange(num_samples) % run.game.num_classes
-  inputs = run.game.sample_inputs(jax.random.key(seed), num_samples, labels)
-  images = runs.sample_images(jax.jit(run.game.sample), run.state, inputs)
-  _, probs = extractor.features_and_probs(images)
-  return float(np.mean(probs.argmax(axis=-1) == labels))
+  return float(np.mean(probs.argmax(axis=-1) == np.asarray(labels)))
 
 
 def evaluate_run(run: runs.Run, num_samples: int, features: str, parzen_split: str = 'test') -> dict[str, float]:
   """All metrics of `run` on `num_samples` samples against as many real training images."""
   config = run.config
   extractor = feature_extractor(features, config.eval.inception_weights)
-  fake = generate(run, num_samples, seed=config.seed + 2)
+  inputs = run.game.sample_inputs(jax.random.key(config.seed + 2), num_samples)
+  fake = runs.sample_images(jax.jit(run.game.sample), run.state, inputs)
   real_feats, _ = real_features(extractor, features, config, config.data.split, num_samples)
   fake_feats, fake_probs = extractor.features_and_probs(fake)
   metrics = feature_metrics(real_feats, fake_feats, fake_probs)
-  if run.game.num_classes and features == 'digits' and config.data.name == 'digits':
-    metrics['class_agreement'] = class_agreement(run, extractor, num_samples, config.seed + 3)
+  if 'label' in inputs and features == 'digits' and config.data.name == 'digits':
+    metrics['class_agreement'] = class_agreement(fake_probs, inputs['label'])
   if parzen_split:
     metrics.update(parzen_metrics(fake, real_images(config, parzen_split, num_samples)))
   return metrics
