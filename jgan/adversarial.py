@@ -116,7 +116,8 @@ def build_game(config: ml_collections.ConfigDict, image_shape: tuple[int, int, i
                   constrain=(lambda p: {'d': regularizers.clip_weights(p['d'], clip)}) if clip > 0 else None)
   return Game(
       modules={'g': generator, 'd': discriminator},
-      optimizers={'g': make_optimizer(config.optim.g), 'd': make_optimizer(config.optim.d)},
+      optimizers={'g': make_optimizer(config.optim.g, config.train.steps),
+                  'd': make_optimizer(config.optim.d, config.train.steps * gan.n_critic)},
       phases=(d_phase, Phase('g', ('g',), g_loss)),
       init=init,
       sample_inputs=sample_inputs,

@@ -54,7 +54,7 @@ class Checkpointer:
 
 
 # Metrics where a larger value is better; for the others (fd, kid, ...) the smallest is best.
-HIGHER_IS_BETTER = frozenset({'is', 'precision', 'recall', 'confidence', 'class_entropy'})
+HIGHER_IS_BETTER = frozenset({'is', 'precision', 'recall', 'confidence', 'class_entropy', 'psnr', 'psnr_set', 'ssim'})
 
 
 class BestCheckpoint:

@@ -21,6 +21,16 @@ def base_config(model: str = 'dcgan', **model_overrides) -> ml_collections.Confi
       image_key='image',
       label_key='label',  # '' for unlabelled TFDS datasets
       num_threads=2,  # host threads decoding and resizing images
+      # Image-to-image (jgan.data.pairs): 'photos' is scikit-learn's two bundled photos (offline patches).
+      pairs='aligned',  # how a paired example forms: 'aligned', 'edges', 'downsample' or 'features'
+      direction='AtoB',  # with pairs='aligned': 'AtoB' translates the left half into the right, 'BtoA' back
+      input_key='',  # with pairs='features': the TFDS feature holding the input image
+      load_size=0,  # > 0: resize the shorter side to this, then crop resolution x resolution at random;
+      # -1: random crops at the image's own size; 0: centre crop, resized to resolution
+      mirror=False,  # flip each example (both images of a pair alike) with probability 1/2
+      split_b='',  # unpaired (CycleGAN): domain B's split; domain A reads `split`
+      eval_split='test',  # held-out examples for the image-to-image grids and metrics
+      eval_split_b='',  # unpaired: domain B's held-out split
   )
   c.model = models.model_config(model, **model_overrides)
   c.gan = dict(
@@ -32,10 +42,20 @@ def base_config(model: str = 'dcgan', **model_overrides) -> ml_collections.Confi
       ema_decay=0.0,  # EMA of generator weights used for sampling; 0 turns it off
       ema_start=0,
       ortho_weight=0.0,  # BigGAN's orthogonal regularisation beta (1e-4) on G; 0 turns it off
+      # Image-to-image (Pix2Pix, SRGAN: jgan.paired; CycleGAN: jgan.cycle)
+      content_loss='l1',  # paired: G's distance to the target, 'l1' (Pix2Pix), 'mse' or 'vgg' (SRGAN)
+      content_weight=100.0,  # Pix2Pix's lambda (100); SRGAN's is 1
+      adversarial_weight=1.0,  # SRGAN's 1e-3
+      vgg_weights='',  # with content_loss='vgg': VGG19 weights (python -m jgan.metrics.vgg --convert)
+      pretrain_steps=0,  # paired: steps training G on the content loss alone first (SRGAN's SRResNet-MSE)
+      cycle_weight=10.0,  # CycleGAN's lambda, on the cycle loss in both directions
+      identity_weight=0.5,  # CycleGAN's identity loss weight, as a fraction of cycle_weight; 0: off
+      pool_size=50,  # CycleGAN: generated images kept per discriminator (Shrivastava et al. 2017)
   )
+  # decay_fraction > 0: the rate falls linearly to 0 over that last share of train.steps (CycleGAN: 0.5)
   c.optim = dict(
-      g=dict(name='adam', lr=2e-4, b1=0.5, b2=0.999),
-      d=dict(name='adam', lr=2e-4, b1=0.5, b2=0.999),
+      g=dict(name='adam', lr=2e-4, b1=0.5, b2=0.999, decay_fraction=0.0),
+      d=dict(name='adam', lr=2e-4, b1=0.5, b2=0.999, decay_fraction=0.0),
   )
   c.train = dict(
       steps=2000,  # generator updates

@@ -3,8 +3,9 @@
 A game names its players (networks with their optimisers) and the phases of one training iteration.
 Each phase minimises one loss with respect to some players' parameters and may:
   - repeat (WGAN's n_critic, the 2014 paper's k): a fresh sub-batch of data each time;
-  - run only every k iterations (StyleGAN2's lazy regularisers): the step is compiled once per pattern
-    of active phases, so an inactive phase costs nothing;
+  - run only every k iterations (StyleGAN2's lazy regularisers), or only within a range of iterations
+    (SRGAN's MSE pre-training): the step is compiled once per pattern of active phases, so an inactive
+    phase costs nothing;
   - constrain the updated parameters (WGAN's weight clipping).
 A loss sees every player's parameters and mutable collections (BatchNorm statistics, spectral-norm
 vectors) and returns the collections it updated, so two G/D pairs (CycleGAN) or a growing network
@@ -36,6 +37,11 @@ class Phase:
   repeats: int = 1
   every: int = 1
   constrain: Callable[[dict], dict] | None = None
+  start: int = 0  # the first iteration the phase runs in
+  stop: int | None = None  # the iteration it stops before; None: never
+
+  def active(self, step: int) -> bool:
+    return self.start <= step and (self.stop is None or step < self.stop) and step % self.every == 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +63,10 @@ class Game:
   ema_start: int = 0
   num_classes: int = 0  # > 0: sample_inputs takes class labels
   accumulation: int = 1  # micro-batches per update, their gradients averaged (see _gradients)
+  # Image-to-image games: direction ('AtoB', 'BtoA') -> the generator player that translates that way;
+  # their batches hold images, not latents (jgan.data.pairs), and jgan.translate samples them.
+  translations: dict[str, str] = dataclasses.field(default_factory=dict)
+  unpaired: bool = False  # batches are {'a', 'b'} from two domains rather than {'input', 'target'} pairs
 
   @property
   def sub_batches(self) -> int:
@@ -64,7 +74,7 @@ class Game:
     return max(phase.repeats for phase in self.phases)
 
   def active_phases(self, step: int) -> tuple[bool, ...]:
-    return tuple(step % phase.every == 0 for phase in self.phases)
+    return tuple(phase.active(step) for phase in self.phases)
 
 
 @flax.struct.dataclass

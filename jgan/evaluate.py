@@ -48,16 +48,12 @@ def feature_extractor(name: str, inception_weights: str = ''):
 
 def real_images(config: ml_collections.ConfigDict, split: str, limit: int) -> np.ndarray:
   """Up to `limit` real images of `split`, through the training pipeline's preprocessing."""
-  source, _ = pipeline.make_source(_with_split(config.data, split))
+  source, _ = pipeline.make_source(pipeline.with_split(config.data, split))
   count = min(limit, len(source))
   return np.stack([pipeline.preprocess(source[i], config.data.resolution, config.data.channels)['image']
                    for i in range(count)])
 
 
-def _with_split(data_cfg: ml_collections.ConfigDict, split: str) -> ml_collections.ConfigDict:
-  data_cfg = ml_collections.ConfigDict(data_cfg.to_dict())
-  data_cfg.split = split
-  return data_cfg
 
 
 def real_features(extractor, features: str, config: ml_collections.ConfigDict, split: str,

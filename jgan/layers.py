@@ -7,9 +7,31 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+
+def _sub_pixel_up(x: jax.Array, kernel: jax.Array, phase_taps, pad: tuple[int, int]) -> jax.Array:
+  """A stride-2 transposed convolution as four matrix products, one per output phase, interleaved.
+
+  phase_taps[a] lists, for output rows 2m + a, the (offset, kernel tap) pairs: input row m + offset of the
+  input padded by `pad` (before, after) reaches it through kernel row `tap`; the same for columns.
+  """
+  batch, height, width, channels = x.shape
+  padded = jnp.pad(x, ((0, 0), pad, pad, (0, 0)))
+  rows = []
+  for row_taps in phase_taps:
+    cols = []
+    for col_taps in phase_taps:
+      taps = [(r, kr, c, kc) for r, kr in row_taps for c, kc in col_taps]
+      patches = jnp.concatenate([padded[:, r:r + height, c:c + width] for r, _, c, _ in taps], -1)
+      phase_kernel = jnp.concatenate([kernel[kr, kc] for _, kr, _, kc in taps], 0)
+      cols.append(jnp.dot(patches.reshape(-1, len(taps) * channels), phase_kernel).reshape(batch, height, width, -1))
+    rows.append(jnp.stack(cols, axis=3))  # [B, H, W, 2 (b), C]
+  return jnp.stack(rows, axis=2).reshape(batch, 2 * height, 2 * width, kernel.shape[-1])  # [B, H, 2 (a), W, 2, C]
+
+
 # For a 4x4, stride-2, padding-1 transposed convolution, output row 2m + a receives input rows m - 1 + r
-# (r = 0, 1 after padding the input by one) through kernel tap _TAPS[a][r]: from o = 2i - 1 + k.
-_TAPS = ((3, 1), (2, 0))
+# (r = 0, 1; offsets a + r after padding the input by one) through kernel tap 3, 1 (a = 0) or 2, 0 (a = 1):
+# from o = 2i - 1 + k.
+_TAPS_4X4 = (((0, 3), (1, 1)), ((1, 2), (2, 0)))
 
 
 class UpConv4x4(nn.Module):
@@ -30,21 +52,47 @@ class UpConv4x4(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     kernel = self.param('kernel', self.kernel_init, (4, 4, x.shape[-1], self.features)).astype(x.dtype)
-    batch, height, width, channels = x.shape
-    padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    rows = []
-    for a in (0, 1):
-      cols = []
-      for b in (0, 1):
-        offsets = [(r, c) for r in (0, 1) for c in (0, 1)]
-        patches = jnp.concatenate([padded[:, a + r:a + r + height, b + c:b + c + width] for r, c in offsets], -1)
-        phase_kernel = jnp.concatenate([kernel[_TAPS[a][r], _TAPS[b][c]] for r, c in offsets], 0)
-        cols.append(jnp.dot(patches.reshape(-1, 4 * channels), phase_kernel).reshape(batch, height, width, -1))
-      rows.append(jnp.stack(cols, axis=3))  # [B, H, W, 2 (b), C]
-    y = jnp.stack(rows, axis=2).reshape(batch, 2 * height, 2 * width, self.features)  # [B, H, 2 (a), W, 2, C]
+    y = _sub_pixel_up(x, kernel, _TAPS_4X4, (1, 1))
     if self.use_bias:
       y = y + self.param('bias', nn.initializers.zeros, (self.features,)).astype(y.dtype)
     return y
+
+
+# For a 3x3, stride-2, padding-1, output-padding-1 transposed convolution, from o = 2i - 1 + k: output row 2m
+# receives input row m through tap 1, and row 2m + 1 receives rows m and m + 1 through taps 2 and 0.
+_TAPS_3X3 = (((0, 1),), ((0, 2), (1, 0)))
+
+
+class UpConv3x3(nn.Module):
+  """PyTorch's ConvTranspose2d(kernel 3, stride 2, padding 1, output_padding 1): doubles H and W (the
+  upsampler of CycleGAN's ResNet generator, Zhu et al. 2017).
+
+  In the sub-pixel form of `UpConv4x4`, for the same reason: output phase (a, b) is one matrix product of
+  its 1, 2, 2 or 4 input patches with the matching kernel taps. The input is zero-padded by one at the
+  bottom and right: the last output row and column (the output padding) read that zero row through tap 0.
+  The kernel is stored as [3, 3, in, out] in the transposed convolution's order.
+  """
+
+  features: int
+  use_bias: bool = True
+  kernel_init: Callable = nn.initializers.normal(0.02)
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    kernel = self.param('kernel', self.kernel_init, (3, 3, x.shape[-1], self.features)).astype(x.dtype)
+    y = _sub_pixel_up(x, kernel, _TAPS_3X3, (0, 1))
+    if self.use_bias:
+      y = y + self.param('bias', nn.initializers.zeros, (self.features,)).astype(y.dtype)
+    return y
+
+
+def pixel_shuffle(x: jax.Array, factor: int) -> jax.Array:
+  """PyTorch's nn.PixelShuffle on NHWC (Shi et al. 2016, SRGAN's upsampler): input channel
+  c * r * r + i * r + j becomes output pixel (h * r + i, w * r + j) of channel c."""
+  batch, height, width, channels = x.shape
+  out = channels // (factor * factor)
+  x = x.reshape(batch, height, width, out, factor, factor).transpose(0, 1, 4, 2, 5, 3)  # [B, H, i, W, j, C]
+  return x.reshape(batch, height * factor, width * factor, out)
 
 
 def with_one_hot(x: jax.Array, labels: jax.Array | None, num_classes: int) -> jax.Array:
@@ -79,15 +127,21 @@ def spectral(layer: nn.Module, enabled: bool) -> Callable[..., jax.Array]:
 
 
 def norm_layer(kind: str, train: bool) -> Callable[[jax.Array], jax.Array]:
-  """'batch' (statistics over the global batch, PyTorch's momentum 0.1), 'layer', or 'none'."""
+  """'batch' (statistics over the global batch, PyTorch's momentum 0.1), 'instance', 'layer', or 'none'.
+
+  'instance' is PyTorch's InstanceNorm2d as pix2pix and CycleGAN use it (Ulyanov et al. 2016): per example
+  and channel, with no affine map and no running statistics, the same in training and evaluation.
+  """
   if kind == 'batch':
     return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
                         scale_init=lambda k, s, d=jnp.float32: 1.0 + 0.02 * jax.random.normal(k, s, d))
+  if kind == 'instance':
+    return nn.InstanceNorm(epsilon=1e-5, use_bias=False, use_scale=False)
   if kind == 'layer':
     return nn.LayerNorm()
   if kind == 'none':
     return lambda x: x
-  raise ValueError(f"unknown normalisation {kind!r}: use 'batch', 'layer' or 'none'")
+  raise ValueError(f"unknown normalisation {kind!r}: use 'batch', 'instance', 'layer' or 'none'")
 
 
 class ConditionalBatchNorm(nn.Module):

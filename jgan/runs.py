@@ -11,7 +11,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from jgan import adversarial, sharding
+from jgan import adversarial, cycle, models, paired, sharding
 from jgan import config as config_lib
 from jgan.checkpoint import Checkpointer
 from jgan.engine import Game, TrainState, init_state
@@ -20,6 +20,17 @@ from jgan.errors import JganError
 
 def image_shape(config: ml_collections.ConfigDict) -> tuple[int, int, int]:
   return (config.data.resolution, config.data.resolution, config.data.channels)
+
+
+# What a model family plays, by its GAME attribute: one G against one D (the default), a paired
+# image-to-image game (Pix2Pix, SRGAN) or CycleGAN's two G/D pairs.
+GAME_BUILDERS = {'adversarial': adversarial.build_game, 'paired': paired.build_game, 'cycle': cycle.build_game}
+
+
+def build_game(config: ml_collections.ConfigDict) -> Game:
+  """The game of config.model's family, on images of the config's shape."""
+  family = models.get_family(config.model.name)
+  return GAME_BUILDERS[getattr(family, 'GAME', 'adversarial')](config, image_shape(config))
 
 
 def initial_state(game: Game, config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> TrainState:
@@ -51,7 +62,7 @@ def load_run(workdir: str, step: int | None = None, mesh: jax.sharding.Mesh | No
   # Over today's defaults, so that a run saved before a config key existed still loads.
   config = config_lib.base_config(saved.get('model', {}).get('name', 'dcgan'))
   config.update(saved)
-  game = adversarial.build_game(config, image_shape(config))
+  game = build_game(config)
   checkpointer = Checkpointer(workdir, config.train.keep_checkpoints)
   try:
     available = checkpointer.all_steps()
@@ -76,12 +87,24 @@ def class_rows(num_classes: int, count: int, columns: int) -> np.ndarray | None:
   return ((np.arange(count) // columns) % num_classes).astype(np.int32)
 
 
-def load_tool_run(workdir: str | None, step: int | None, inception_weights: str | None = None) -> Run:
-  """The run that a tool (jgan.evaluate, jgan.sample, jgan.truncation) names by --workdir and --step, with
-  --inception_weights, if given, in its config."""
+def load_tool_run(workdir: str | None, step: int | None, inception_weights: str | None = None,
+                  image_to_image: bool = False) -> Run:
+  """The run that a tool (jgan.evaluate, jgan.sample, jgan.truncation; jgan.translate with `image_to_image`)
+  names by --workdir and --step, with --inception_weights, if given, in its config.
+
+  Raises:
+    JganError: no run there, or a run of the other kind (image-to-image for a sampling tool, or back).
+  """
   if not workdir:
     raise JganError('pass --workdir=DIR, the directory train.py wrote')
   run = load_run(workdir, step)
+  model = run.config.model.name
+  if run.game.translations and not image_to_image:
+    raise JganError(f'{workdir} holds a {model} run, which translates images rather than sampling them: use '
+                    f'python -m jgan.translate --workdir={workdir} --input=IMAGES --output=DIR')
+  if image_to_image and not run.game.translations:
+    raise JganError(f'{workdir} holds a {model} run, which samples from latents rather than translating '
+                    f'images: use python -m jgan.sample --workdir={workdir}')
   if inception_weights:
     run.config.eval.inception_weights = inception_weights
   return run

@@ -5,16 +5,15 @@ import functools
 import os
 import signal
 import time
-from collections.abc import Callable
 
 import jax
 import ml_collections
 import numpy as np
 
-from jgan import adversarial, runs, sharding
 from jgan import config as config_lib
+from jgan import runs, sharding, translate
 from jgan.checkpoint import BestCheckpoint, Checkpointer
-from jgan.data import pipeline
+from jgan.data import pairs, pipeline
 from jgan.engine import Game, TrainState, train_step
 from jgan.errors import JganError
 from jgan.images import save_grid
@@ -57,20 +56,34 @@ def _check_workdir(workdir: str) -> None:
         from None
 
 
-class _Evaluator:
-  """Feature-space metrics of samples from fixed latents against cached real statistics."""
+class _GenerationMonitor:
+  """Grids of samples from fixed latents (one class per row for conditional models) and feature-space
+  metrics of samples from other fixed latents against cached real statistics."""
 
-  def __init__(self, config: ml_collections.ConfigDict, features: str):
-    from jgan import evaluate  # Imports the metrics only when a run evaluates.
+  def __init__(self, config: ml_collections.ConfigDict, game: Game):
+    self._game, self._sample = game, jax.jit(game.sample)
+    grid = config.train.grid_size
+    self._columns = grid
+    self._grid_inputs = game.sample_inputs(jax.random.key(config.seed + 1), grid * grid,
+                                           runs.class_rows(game.num_classes, grid * grid, grid))
+    self._eval_rng = jax.random.key(config.seed + 2)  # The same latents at every evaluation.
+    self.features = config_lib.eval_features(config)
+    self.label = f'{self.features} features'
+    self.evaluates = bool(self.features) and config.eval.num_samples > 0
+    if self.evaluates:
+      from jgan import evaluate  # Imports the metrics only when a run evaluates.
 
-    self._evaluate = evaluate
-    self._extractor = evaluate.feature_extractor(features, config.eval.inception_weights)
-    self._real, _ = evaluate.real_features(self._extractor, features, config, config.data.split,
-                                           config.eval.num_samples)
-    self._num_samples = config.eval.num_samples
+      self._evaluate = evaluate
+      self._extractor = evaluate.feature_extractor(self.features, config.eval.inception_weights)
+      self._real, _ = evaluate.real_features(self._extractor, self.features, config, config.data.split,
+                                             config.eval.num_samples)
+      self._num_samples = config.eval.num_samples
 
-  def __call__(self, game: Game, sample: Callable, state: TrainState, rng: jax.Array) -> dict[str, float]:
-    fake = runs.sample_images(sample, state, game.sample_inputs(rng, self._num_samples))
+  def grid(self, state: TrainState) -> tuple[np.ndarray, int]:
+    return runs.sample_images(self._sample, state, self._grid_inputs), self._columns
+
+  def __call__(self, state: TrainState) -> dict[str, float]:
+    fake = runs.sample_images(self._sample, state, self._game.sample_inputs(self._eval_rng, self._num_samples))
     fake_feats, fake_probs = self._extractor.features_and_probs(fake)
     return self._evaluate.feature_metrics(self._real, fake_feats, fake_probs)
 
@@ -93,8 +106,12 @@ def run(config: ml_collections.ConfigDict, workdir: str, mesh: jax.sharding.Mesh
   config_lib.validate(config)
   _check_workdir(workdir)
   mesh = mesh or sharding.make_mesh()
-  game = adversarial.build_game(config, runs.image_shape(config))
-  ds, num_classes = pipeline.make_dataset(config.data, config.train.batch_size, game.sub_batches, config.seed)
+  game = runs.build_game(config)
+  if game.translations:
+    ds, num_classes = pairs.make_translation_dataset(config.data, game.unpaired, config.train.batch_size,
+                                                     game.sub_batches, config.seed, pairs.input_shape(config)), 0
+  else:
+    ds, num_classes = pipeline.make_dataset(config.data, config.train.batch_size, game.sub_batches, config.seed)
   _check_batches_and_classes(config, game, num_classes)
   checkpointer = Checkpointer(workdir, config.train.keep_checkpoints)
   best = BestCheckpoint(workdir, config.eval.best_metric)
@@ -134,30 +151,24 @@ def _train(config, workdir, mesh, game, ds, checkpointer, best, writer) -> dict:
 
   step_fn = jax.jit(functools.partial(train_step, game), static_argnums=2, donate_argnums=0,
                     out_shardings=(replicated, replicated))
-  sample = jax.jit(game.sample)
-  grid = config.train.grid_size
-  grid_inputs = game.sample_inputs(jax.random.key(config.seed + 1), grid * grid,
-                                   runs.class_rows(game.num_classes, grid * grid, grid))
-  eval_rng = jax.random.key(config.seed + 2)  # The same latents at every evaluation.
-  features = config_lib.eval_features(config)
-  evaluator = _Evaluator(config, features) if features and config.eval.num_samples > 0 else None
+  monitor = translate.TranslationMonitor(config, game) if game.translations else _GenerationMonitor(config, game)
 
   # Every process computes samples and scores (they are jitted over global arrays); process 0 writes.
   def evaluate(step, note=''):
-    if evaluator is None:
+    if not monitor.evaluates:
       return
-    scores = evaluator(game, sample, state, eval_rng)
+    scores = monitor(state)
     if step > 0:
       best.update(step, state, checkpoint_meta(), scores)
     if writer:
-      writer.scalars(step, {f'eval/{features}_{k}': v for k, v in scores.items()})
-      print(f'step {step:>7d} | {note}{features} features: {_format(scores)}', flush=True)
+      writer.scalars(step, {f'eval/{monitor.features}_{k}': v for k, v in scores.items()})
+      print(f'step {step:>7d} | {note}{monitor.label}: {_format(scores)}', flush=True)
 
   def save_samples(step):
-    images = runs.sample_images(sample, state, grid_inputs)
+    images, columns = monitor.grid(state)
     if writer:
       path = os.path.join(workdir, 'samples', f'step_{step:07d}.png')
-      canvas = save_grid(path, images, config.train.grid_size, scale=max(1, 64 // config.data.resolution))
+      canvas = save_grid(path, images, columns, scale=max(1, 64 // config.data.resolution))
       writer.image(step, 'samples', canvas)
 
   def checkpoint_meta():  # Beside the state: where the data pipeline resumes, and the config it ran.

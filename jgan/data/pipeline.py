@@ -7,8 +7,10 @@ exactly the batches the uninterrupted run would have read.
 """
 from __future__ import annotations
 
+import os
 import queue
 import threading
+from collections.abc import Callable
 
 import grain
 import jax
@@ -19,6 +21,7 @@ from PIL import Image
 
 from jgan.data.digits import SklearnDigits
 from jgan.data.folder import ImageFolder
+from jgan.data.photos import BundledPhotos
 from jgan.errors import JganError
 
 
@@ -31,7 +34,7 @@ def _tfds_source(data_cfg: ml_collections.ConfigDict):
       builder.download_and_prepare()  # Writes the bundled arrays once; no network.
     return builder.as_data_source(split=data_cfg.split), builder.info.features
   try:
-    tfds.builder_cls(data_cfg.name)
+    tfds.builder_cls(data_cfg.name.split('/')[0])  # 'cycle_gan/horse2zebra': the dataset, then its config
   except tfds.core.registered.DatasetNotFoundError:
     raise JganError(f"unknown dataset {data_cfg.name!r}: set config.data.name to 'digits', 'folder' "
                     f"(with config.data.folder) or a TFDS catalog name such as 'mnist'") from None
@@ -53,40 +56,68 @@ def _tfds_source(data_cfg: ml_collections.ConfigDict):
 
 
 def make_source(data_cfg: ml_collections.ConfigDict):
-  """A random-access source of {'image': uint8 HxWxC, 'label': int} and its number of classes."""
+  """A random-access source of {'image': uint8 HxWxC, 'label': int} (and 'input' when data.input_key names a
+  second image feature) and its number of classes."""
   if data_cfg.name == 'folder':
-    source = ImageFolder(data_cfg.folder)
+    # A split names a subdirectory where there is one: pix2pix's facades/train, CycleGAN's horse2zebra/trainA.
+    split_dir = os.path.join(data_cfg.folder, data_cfg.split) if data_cfg.folder and data_cfg.split else ''
+    source = ImageFolder(split_dir if os.path.isdir(split_dir) else data_cfg.folder)
     return source, source.num_classes
+  if data_cfg.name == 'photos':
+    return BundledPhotos(data_cfg.split), 0
   source, features = _tfds_source(data_cfg)
   label_key = data_cfg.label_key
   num_classes = features[label_key].num_classes if label_key and label_key in features else 0
-  return _Renamed(source, data_cfg.image_key, label_key if num_classes else ''), num_classes
+  for key in (data_cfg.image_key, data_cfg.input_key):
+    if key and key not in features:
+      raise JganError(f"dataset {data_cfg.name!r} has no feature {key!r}; it has {', '.join(features)}: set "
+                      f"config.data.image_key (and data.input_key for pairs='features')")
+  return _Renamed(source, data_cfg.image_key, label_key if num_classes else '', data_cfg.input_key), num_classes
+
+
+def with_split(data_cfg: ml_collections.ConfigDict, split: str) -> ml_collections.ConfigDict:
+  """A copy of the data config that reads `split`."""
+  data_cfg = ml_collections.ConfigDict(data_cfg.to_dict())
+  data_cfg.split = split
+  return data_cfg
 
 
 class _Renamed:
-  """Presents a TFDS record as {'image', 'label'} whatever the dataset calls its features."""
+  """Presents a TFDS record as {'image', 'label'[, 'input']} whatever the dataset calls its features."""
 
-  def __init__(self, source, image_key: str, label_key: str):
-    self._source, self._image_key, self._label_key = source, image_key, label_key
+  def __init__(self, source, image_key: str, label_key: str, input_key: str = ''):
+    self._source, self._image_key, self._label_key, self._input_key = source, image_key, label_key, input_key
 
   def __len__(self) -> int:
     return len(self._source)
 
   def __getitem__(self, index: int) -> dict:
     record = self._source[index]
-    return {'image': record[self._image_key], 'label': record[self._label_key] if self._label_key else 0}
+    renamed = {'image': record[self._image_key], 'label': record[self._label_key] if self._label_key else 0}
+    if self._input_key:
+      renamed['input'] = record[self._input_key]
+    return renamed
 
 
-def preprocess(record: dict, resolution: int, channels: int) -> dict:
-  """uint8 HxWxC (or HxW) of any size -> float32 [resolution, resolution, channels] in [-1, 1]."""
-  image = np.asarray(record['image'])
+def to_pil(image: np.ndarray, channels: int) -> Image.Image:
+  """uint8 HxW or HxWxC -> a PIL image with `channels` (1: grey, 3: RGB) channels.
+
+  Raises:
+    JganError: not an image of 1, 3 or 4 channels.
+  """
+  image = np.asarray(image)
   if image.ndim == 2:
     image = image[..., None]
   if image.ndim != 3 or image.shape[-1] not in (1, 3, 4):
     raise JganError(f'got an image of shape {image.shape}; expected height x width x 1, 3 or 4 channels: '
                     f'check config.data.image_key')
   pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
-  pil = pil.convert('L' if channels == 1 else 'RGB')
+  return pil.convert('L' if channels == 1 else 'RGB')
+
+
+def preprocess(record: dict, resolution: int, channels: int) -> dict:
+  """uint8 HxWxC (or HxW) of any size -> float32 [resolution, resolution, channels] in [-1, 1]."""
+  pil = to_pil(record['image'], channels)
   width, height = pil.size
   if width != height:  # Centre square crop, as DCGAN's CelebA pipeline does.
     side = min(width, height)
@@ -102,24 +133,37 @@ def make_dataset(data_cfg: ml_collections.ConfigDict, global_batch: int, sub_bat
                  seed: int) -> tuple[grain.MapDataset, int]:
   """Batches {'image': [sub_batches, b, H, W, C], 'label': [sub_batches, b]} for this process, where
   b = global_batch / process count, and the number of classes (0 if unlabelled)."""
+  source, num_classes = make_source(data_cfg)
+  resolution, channels = data_cfg.resolution, data_cfg.channels
+  ds = batched(source, data_cfg.name, global_batch, sub_batches, seed,
+               lambda r, rng: preprocess(r, resolution, channels))
+  return ds, num_classes
+
+
+def batched(source, name: str, global_batch: int, sub_batches: int, seed: int,
+            transform: Callable[[dict, np.random.Generator], dict]) -> grain.MapDataset:
+  """This process's share of `source`, shuffled with `seed` (a new order each epoch), `transform`ed with a
+  generator seeded by the record's position (so a resumed run sees the same crops), in batches of
+  [sub_batches, global_batch / process count, ...].
+
+  Raises:
+    JganError: the batch does not split over the devices, or the source is smaller than one batch.
+  """
   processes = jax.process_count()
   if global_batch % jax.device_count():
     raise JganError(f'train.batch_size={global_batch} does not split over {jax.device_count()} devices: '
                     f'use a multiple of {jax.device_count()}')
-  source, num_classes = make_source(data_cfg)
   local_batch = global_batch // processes
   ds = grain.MapDataset.source(source)[jax.process_index()::processes]  # Each host reads its own share.
   if len(ds) < local_batch * sub_batches:
-    raise JganError(f'dataset {data_cfg.name!r} has {len(ds)} images per process, fewer than one batch of '
+    raise JganError(f'dataset {name!r} has {len(ds)} images per process, fewer than one batch of '
                     f'{local_batch * sub_batches}: lower train.batch_size')
-  resolution, channels = data_cfg.resolution, data_cfg.channels
 
   def to_sub_batches(batch):
     return {k: v.reshape(sub_batches, local_batch, *v.shape[1:]) for k, v in batch.items()}
 
-  ds = (ds.shuffle(seed=seed).repeat(None).map(lambda r: preprocess(r, resolution, channels))
-        .batch(local_batch * sub_batches, drop_remainder=True).map(to_sub_batches))
-  return ds, num_classes
+  return (ds.shuffle(seed=seed).repeat(None).random_map(transform, seed=seed)
+          .batch(local_batch * sub_batches, drop_remainder=True).map(to_sub_batches))
 
 
 class DeviceBatches:

@@ -12,11 +12,8 @@ gives pool3 features and class probabilities with the interface of the digits cl
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
-import sys
-import zipfile
 from collections.abc import Mapping, Sequence
 
 import flax.linen as nn
@@ -26,12 +23,13 @@ import numpy as np
 from flax import traverse_util
 
 from jgan.errors import JganError
-from jgan.metrics import batching
+from jgan.metrics import batching, torch_weights
 
 FEATURES = 2048  # pool3: the global average pool of Mixed_7c, the features of FID.
 NUM_LOGITS = 1008  # The 2015 graph's softmax layer, kept by pytorch-fid (torchvision's has 1000).
 SIZE = 299
 WEIGHTS_FILE = 'pt_inception-2015-12-05-6726825d.pth'  # pytorch-fid's FID_WEIGHTS_URL.
+_NETWORK = 'FID Inception'  # In error messages.
 _BN_EPSILON = 1e-3  # torchvision's BasicConv2d: BatchNorm2d(eps=0.001), as in the TF graph.
 # TPUs (and GPUs through TF32) compute float32 convolutions at reduced precision by default; FID compares
 # feature statistics across papers and machines, so the network runs at full float32 everywhere.
@@ -217,32 +215,6 @@ class FIDInceptionV3(nn.Module):
     return pool3, nn.Dense(NUM_LOGITS, precision=_PRECISION, name='fc')(pool3)
 
 
-# Flax leaf -> pytorch-fid state_dict suffix, per collection (torch's BatchNorm2d weight is Flax's scale).
-_TORCH_SUFFIX = {
-    ('params', 'kernel'): 'weight',
-    ('params', 'scale'): 'weight',
-    ('params', 'bias'): 'bias',
-    ('batch_stats', 'mean'): 'running_mean',
-    ('batch_stats', 'var'): 'running_var',
-}
-
-
-# Axis orders taking Flax layouts to torch's: HWIO -> OIHW conv kernels, [in, out] -> Linear's [out, in].
-_TO_TORCH_AXES = {4: (3, 2, 0, 1), 2: (1, 0), 1: (0,)}
-
-
-def _torch_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
-  return tuple(shape[axis] for axis in _TO_TORCH_AXES[len(shape)])
-
-
-def _torch_layout(value: np.ndarray) -> np.ndarray:
-  return value.transpose(_TO_TORCH_AXES[value.ndim])
-
-
-def _flax_layout(value: np.ndarray) -> np.ndarray:
-  return value.transpose(np.argsort(_TO_TORCH_AXES[value.ndim]))
-
-
 @functools.cache
 def _variable_shapes() -> dict[tuple[str, ...], tuple[int, ...]]:
   """Flat Flax variable path -> shape, from tracing init (no compilation, no memory)."""
@@ -253,7 +225,7 @@ def _variable_shapes() -> dict[tuple[str, ...], tuple[int, ...]]:
 
 def _torch_name(path: tuple[str, ...]) -> str:
   collection, *modules, leaf = path
-  return '.'.join([*modules, _TORCH_SUFFIX[collection, leaf]])
+  return '.'.join([*modules, torch_weights.TORCH_SUFFIX[collection, leaf]])
 
 
 def convert_state_dict(state_dict: Mapping[str, np.ndarray]) -> dict:
@@ -269,22 +241,15 @@ def convert_state_dict(state_dict: Mapping[str, np.ndarray]) -> dict:
   Raises:
     JganError: a key is missing or unexpected, or an array has the wrong shape; the first one is named.
   """
-  expected = {_torch_name(path): (path, shape) for path, shape in _variable_shapes().items()}
-  flat = {}
-  for name, (path, shape) in expected.items():
-    if name not in state_dict:
-      raise JganError(f'the Inception state_dict lacks {name!r}: {_convert_hint()}')
-    value = np.asarray(state_dict[name], np.float32)
-    if value.shape != _torch_shape(shape):
-      raise JganError(f'{name!r} has shape {value.shape} in the Inception state_dict but the FID network needs '
-                      f'{_torch_shape(shape)}: {_convert_hint()}')
-    flat[path] = _flax_layout(value)
+  shapes = _variable_shapes()
+  variables = torch_weights.from_state_dict(state_dict, shapes, _torch_name, _NETWORK, _convert_hint())
+  expected = {_torch_name(path) for path in shapes}
   # Torch's BatchNorm2d counts its training steps in a buffer that inference does not use.
   unexpected = [name for name in state_dict if name not in expected and not name.endswith('.num_batches_tracked')]
   if unexpected:
-    raise JganError(f'the Inception state_dict has the unexpected key {unexpected[0]!r} '
+    raise JganError(f'the {_NETWORK} state_dict has the unexpected key {unexpected[0]!r} '
                     f'({len(unexpected)} in all), so it is not the FID network: {_convert_hint()}')
-  return traverse_util.unflatten_dict(flat)
+  return variables
 
 
 def to_state_dict(variables: Mapping) -> dict[str, np.ndarray]:
@@ -296,8 +261,7 @@ def to_state_dict(variables: Mapping) -> dict[str, np.ndarray]:
   Returns:
     torch name -> float32 numpy array (OIHW conv kernels, [out, in] fc weight), without num_batches_tracked.
   """
-  flat = traverse_util.flatten_dict(dict(variables))
-  return {_torch_name(path): _torch_layout(np.asarray(value, np.float32)) for path, value in flat.items()}
+  return torch_weights.to_state_dict(variables, _torch_name)
 
 
 def load_variables(path: str) -> dict:
@@ -312,27 +276,7 @@ def load_variables(path: str) -> dict:
   Raises:
     JganError: the file is missing, unreadable, or does not hold the FID Inception network.
   """
-  hint = _convert_hint(path)
-  try:
-    data = np.load(path, allow_pickle=False)
-    if not isinstance(data, np.lib.npyio.NpzFile):
-      raise JganError(f'{path} is a single .npy array, not the FID Inception weights: {hint}')
-    with data:
-      flat = {name: data[name] for name in data.files}
-  except FileNotFoundError:
-    raise JganError(f'there are no FID Inception weights at {path}: {hint}') from None
-  except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as error:
-    raise JganError(f'cannot read the FID Inception weights {path} ({type(error).__name__}): {hint}') from None
-  expected = {'/'.join(key): shape for key, shape in _variable_shapes().items()}
-  for name, shape in expected.items():
-    if name not in flat or flat[name].shape != shape:
-      found = 'lacks it' if name not in flat else f'has shape {flat[name].shape}'
-      raise JganError(f'{path} is not the FID Inception network ({name!r} {shape} expected, the file {found}): '
-                      f'{hint}')
-  unexpected = sorted(set(flat) - set(expected))
-  if unexpected:
-    raise JganError(f'{path} is not the FID Inception network (unexpected {unexpected[0]!r}): {hint}')
-  return traverse_util.unflatten_dict(flat, sep='/')
+  return torch_weights.load_npz(path, _variable_shapes(), _NETWORK, _convert_hint(path))
 
 
 @jax.jit
@@ -376,36 +320,15 @@ def convert_file(pth_path: str, npz_path: str) -> None:
   Raises:
     JganError: PyTorch is missing, or the file cannot be read or is not the FID Inception state_dict.
   """
-  try:
-    import torch  # Lazily: jgan itself does not depend on PyTorch.
-  except ImportError:
-    raise JganError(f'converting {pth_path} needs PyTorch: pip install torch (the CPU build is enough), or '
-                    'convert on a machine that has it and copy the .npz') from None
-  try:
-    state_dict = torch.load(pth_path, map_location='cpu')
-  except Exception as error:  # torch.load raises OSError, pickle and zip errors, RuntimeError, ...
-    raise JganError(f'cannot read {pth_path} with torch.load ({type(error).__name__}): download '
-                    f"{WEIGHTS_FILE} from pytorch-fid's releases") from None
-  if not isinstance(state_dict, Mapping):
-    raise JganError(f'{pth_path} holds a {type(state_dict).__name__}, not a state_dict: {_convert_hint()}')
-  variables = convert_state_dict({name: np.asarray(tensor) for name, tensor in state_dict.items()})
-  with open(npz_path, 'wb') as f:  # A file object, because np.savez appends .npz to a name that lacks it.
-    np.savez(f, **traverse_util.flatten_dict(variables, sep='/'))
+  state_dict = torch_weights.read_state_dict(pth_path, f"download {WEIGHTS_FILE} from pytorch-fid's releases",
+                                             _convert_hint())
+  torch_weights.save_npz(convert_state_dict(state_dict), npz_path)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
   """python -m jgan.metrics.inception --convert=PTH --out=NPZ; errors print as one line and exit 2."""
-  parser = argparse.ArgumentParser(prog='python -m jgan.metrics.inception',
-                                   description="Convert pytorch-fid's FID Inception weights for jgan.")
-  parser.add_argument('--convert', required=True, metavar='PTH', help=f"pytorch-fid's {WEIGHTS_FILE}")
-  parser.add_argument('--out', required=True, metavar='NPZ', help='the .npz to write, for load_variables')
-  args = parser.parse_args(argv)
-  try:
-    convert_file(args.convert, args.out)
-  except JganError as error:
-    print(f'error: {error}', file=sys.stderr)
-    sys.exit(2)
-  print(f'wrote {args.out}')
+  torch_weights.converter_main('jgan.metrics.inception', "Convert pytorch-fid's FID Inception weights for jgan.",
+                               f"pytorch-fid's {WEIGHTS_FILE}", convert_file, argv)
 
 
 if __name__ == '__main__':
