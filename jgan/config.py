@@ -51,6 +51,15 @@ def base_config(model: str = 'dcgan', **model_overrides) -> ml_collections.Confi
       cycle_weight=10.0,  # CycleGAN's lambda, on the cycle loss in both directions
       identity_weight=0.5,  # CycleGAN's identity loss weight, as a fraction of cycle_weight; 0: off
       pool_size=50,  # CycleGAN: generated images kept per discriminator (Shrivastava et al. 2017)
+      # StyleGAN (jgan.style): lazy regularisers, each every k steps with its optimiser adjusted
+      r1_gamma=0.0,  # R1 weight gamma (StyleGAN2 FFHQ 1024: 10); 0 turns it off
+      r1_every=16,
+      pl_weight=0.0,  # path-length regularisation weight (StyleGAN2: 2); 0 turns it off
+      pl_every=4,
+      pl_decay=0.01,  # of the path lengths' moving average
+      pl_batch_shrink=2,  # the penalty runs on batch_size / this examples
+      style_mixing=0.9,  # probability that a batch example mixes two latents' styles
+      w_avg_decay=0.995,  # of the moving average of w that truncation in W pulls towards
   )
   # decay_fraction > 0: the rate falls linearly to 0 over that last share of train.steps (CycleGAN: 0.5)
   c.optim = dict(

@@ -180,12 +180,15 @@ def _train(config, workdir, mesh, game, ds, checkpointer, best, writer) -> dict:
   start, total, train_cfg = int(state.step), config.train.steps, config.train
   if start == 0:
     evaluate(0, 'untrained generator | ')
-  metrics, last_saved = {}, start
+  metrics, recent_metrics, last_saved = {}, {}, start
   window_start, window_steps, housekeeping = None, 0, 0.0  # throughput excludes sampling and checkpoints
   batches = pipeline.DeviceBatches(ds, data_index, sharding.batch_sharding(mesh), config.data.num_threads)
   with _StopRequest() as stop, batches:
     for step in range(start, total):
       state, step_metrics = step_fn(state, next(batches), game.active_phases(step))
+      # Each phase's latest metrics, so that lazy phases (every k steps) show although the logged step may
+      # not run them; device arrays, no synchronisation.
+      recent_metrics.update(step_metrics)
       data_index += 1
       done = step + 1
       if window_start is None:  # Time from the end of the first (compiling) step.
@@ -194,7 +197,7 @@ def _train(config, workdir, mesh, game, ds, checkpointer, best, writer) -> dict:
       else:
         window_steps += 1
       if done % train_cfg.log_every == 0 or done == total or stop.signal_name:
-        metrics = {k: float(v) for k, v in jax.device_get(step_metrics).items()}  # The only sync.
+        metrics = {k: float(v) for k, v in jax.device_get(recent_metrics).items()}  # The only sync.
         if not all(np.isfinite(v) for v in metrics.values()):
           raise JganError(f'a loss became NaN or inf at step {done} ({_format(metrics)}): lower the learning '
                           f'rates or add a regulariser (gan.gp_weight, model.spectral_norm)')

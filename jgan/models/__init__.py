@@ -4,7 +4,8 @@ A family module provides:
   DEFAULTS: dict of its model config keys and default values.
   check(model_config, image_shape): raises JganError if it cannot generate images of that shape.
   Generator and Discriminator: Flax modules whose fields are named as config keys (plus image_shape);
-    called G(z, labels, train=...) -> images in [-1, 1] and D(images, labels, train=...) -> logits [B].
+    called G(z, labels, train=...) -> images in [-1, 1] (Karras et al.'s generators are linear, unbounded, as
+    theirs are) and D(images, labels, train=...) -> logits [B].
 Image-to-image families also set GAME ('paired': jgan.paired, 'cycle': jgan.cycle; the default is jgan.adversarial's
 one G against one D), take an image where G takes z, and provide input_multiple(image_shape), the number
 that G's input sides must be multiples of (jgan.translate checks the user's images against it).

@@ -1,0 +1,291 @@
+"""StyleGAN2 (Karras et al. 2020, "Analyzing and Improving the Image Quality of StyleGAN"), config F, laid out
+as NVlabs' stylegan2-ada-pytorch (training/networks.py, its 'stylegan2' config), whose parameter counts it
+matches: 30,370,060 in G and 29,012,513 in D at 1024x1024.
+
+G: the mapping network z -> w (jgan.equalized.MappingNetwork), then the synthesis network from a learned 4x4
+constant through modulated, demodulated 3x3 convolutions (Sec. 2.2, eq. 1-3), each with per-pixel noise, in
+the 'skip' output architecture (Fig. 7b): every resolution adds its ToRGB to the upsampled image below it.
+D: the 'resnet' architecture (Fig. 7c), down to a 4x4 epilogue with the minibatch standard deviation.
+Channels at resolution r: min(channel_base // r, channel_max). Resampling uses the [1, 3, 3, 1] FIR filter as
+the reference's upfirdn2d does, written as shifted adds: no strided transposed convolution, whose gradient is
+slow on XLA's CPU backend (see jgan.layers.UpConv4x4).
+Style mixing, truncation in W (jgan.equalized.mix_styles and truncate, on `Generator.map`'s w) and the
+regularisers (R1, path length) belong to the training game (jgan.style) and the tools. Unconditional: labels
+are ignored.
+"""
+from __future__ import annotations
+
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jgan.equalized import EqualizedConv, EqualizedDense, MappingNetwork, he_constant, leaky_relu_gain, minibatch_stddev
+from jgan.errors import JganError
+
+DEFAULTS = {
+    'z_dim': 512,
+    'w_dim': 512,
+    'mapping_layers': 8,
+    'channel_base': 32768,  # config F's larger networks; configs A-E: 16384
+    'channel_max': 512,
+    'mbstd_group': 4,  # D's minibatch standard-deviation groups; the batch must divide by min(group, batch)
+}
+NOISE_MODES = ('random', 'const')
+GAME = 'style'  # jgan.style: style mixing, lazy R1 and path-length regularisation, the moving average of w
+_DIMENSIONS = ('NHWC', 'HWIO', 'NHWC')
+
+
+def check(model_cfg, image_shape: tuple[int, int, int]) -> None:
+  del model_cfg
+  height, width, _ = image_shape
+  if height != width or height < 8 or height & (height - 1):
+    raise JganError(f'stylegan2 makes square images whose side is a power of two from 8, not {height}x{width}: '
+                    f'set config.data.resolution to 8, 16, 32, ...')
+
+
+def num_ws(resolution: int) -> int:
+  """The number of w vectors the synthesis network takes: one per modulated convolution (one at 4x4, two at
+  each resolution above) plus the last ToRGB; every other ToRGB shares the w of the next convolution."""
+  return 2 * int(math.log2(resolution)) - 2
+
+
+def _channels(resolution: int, channel_base: int, channel_max: int) -> int:
+  return min(channel_base // resolution, channel_max)
+
+
+def _shift(x: jax.Array, axis: int, offset: int) -> jax.Array:
+  """x[m + offset] along `axis`, zero outside the array (offset -1 or 1)."""
+  padded = jnp.pad(x, [(1, 1) if a == axis else (0, 0) for a in range(x.ndim)])
+  return lax.slice_in_dim(padded, 1 + offset, 1 + offset + x.shape[axis], axis=axis)
+
+
+def fir_upsample_2x(x: jax.Array, pad: int = 0) -> jax.Array:
+  """The reference's upfirdn2d.upsample2d with the [1, 3, 3, 1] filter: zero insertion, then the separable
+  filter with gain 4, i.e. per axis out[2m] = (x[m-1] + 3 x[m]) / 4 and out[2m+1] = (3 x[m] + x[m+1]) / 4.
+
+  With `pad`, x is zero-padded by pad on each side first and the result cropped by pad: [B, 2H + 2 pad, ...],
+  the border outputs that a following 'VALID' convolution of width 2 pad + 1 needs, as the reference's
+  transposed convolution plus blur computes them.
+  """
+  x = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+  for axis in (1, 2):
+    even = (_shift(x, axis, -1) + 3 * x) / 4
+    odd = (3 * x + _shift(x, axis, 1)) / 4
+    shape = list(x.shape)
+    shape[axis] *= 2
+    x = jnp.stack([even, odd], axis=axis + 1).reshape(shape)
+  return x[:, pad:x.shape[1] - pad, pad:x.shape[2] - pad]
+
+
+def fir_blur(x: jax.Array, pad: int) -> jax.Array:
+  """The [1, 3, 3, 1] / 8 filter along H and W, gain 1, on x zero-padded by `pad`: [B, H + 2 pad - 3, ...]."""
+  x = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+  for axis in (1, 2):
+    taps = [lax.slice_in_dim(x, t, t + x.shape[axis] - 3, axis=axis) for t in range(4)]
+    x = (taps[0] + 3 * taps[1] + 3 * taps[2] + taps[3]) / 8
+  return x
+
+
+def fir_downsample_2x(x: jax.Array) -> jax.Array:
+  """The reference's upfirdn2d.downsample2d with the [1, 3, 3, 1] filter: per axis
+  out[m] = (x[2m-1] + 3 x[2m] + 3 x[2m+1] + x[2m+2]) / 8, the average centred on each 2x2 block."""
+  return fir_blur(x, 1)[:, ::2, ::2]
+
+
+def _conv(x: jax.Array, kernel: jax.Array, padding: str = 'SAME') -> jax.Array:
+  if kernel.shape[:2] == (1, 1):  # a matrix product: XLA's CPU convolutions are slow for few channels (RGB)
+    return x @ kernel[0, 0]
+  return lax.conv_general_dilated(x, kernel, (1, 1), padding, dimension_numbers=_DIMENSIONS)
+
+
+def modulated_conv(x: jax.Array, weight: jax.Array, styles: jax.Array, demodulate: bool = True,
+                   up: bool = False) -> jax.Array:
+  """The modulated convolution (Sec. 2.2): w'_ijk = s_i w_ijk (eq. 1), then with demodulation
+  w''_ijk = w'_ijk / sigma_j, sigma_j = sqrt(sum_ik w'_ijk^2 + 1e-8) (eq. 2-3), for each example.
+
+  Computed as the reference's fused_modconv=False path: scale the input channels by s, convolve with the
+  shared weight, scale the output channels by 1 / sigma; convolution is linear in each input channel and
+  sigma does not depend on the pixel, so this equals the per-example kernel w''. On XLA's CPU backend it is
+  15-25x faster for the forward and backward pass than the fused form, one grouped convolution over the
+  batch (feature_group_count = B), whose gradient is slow there (B = 8, 32x32, 64 -> 64 channels, 3x3:
+  23 ms against 350-570 ms; the forward pass alone 3.5 ms against 15 ms). The reference trains this way too.
+
+  Args:
+    x: [B, H, W, I]. weight: [k, k, I, O], already equalised. styles: [B, I].
+    up: upsample 2x first, as the reference's transposed convolution followed by the [1, 3, 3, 1] blur:
+      here the FIR upsampling (fir_upsample_2x) then the kxk convolution, the same operator and parameters.
+  Returns:
+    [B, H, W, O], or [B, 2H, 2W, O] with up.
+  """
+  y = x * styles[:, None, None, :].astype(x.dtype)
+  if up:
+    y = _conv(fir_upsample_2x(y, pad=weight.shape[0] // 2), weight.astype(x.dtype), 'VALID')
+  else:
+    y = _conv(y, weight.astype(x.dtype))
+  if demodulate:  # sum_ik (s_i w_ijk)^2 = sum_i s_i^2 sum_k w_ijk^2
+    sigma_inv = lax.rsqrt(jnp.square(styles) @ jnp.sum(jnp.square(weight), axis=(0, 1)) + 1e-8)
+    y = y * sigma_inv[:, None, None, :].astype(y.dtype)
+  return y
+
+
+class ModulatedConv(nn.Module):
+  """A synthesis layer (the reference's SynthesisLayer): the affine map A from w to the styles (bias 1, so
+  that the styles start near 1), the modulated convolution, noise times a learned strength (one scalar per
+  layer, initially 0; the noise is one channel [B, H, W, 1] broadcast over the features), bias and LeakyReLU.
+
+  noise: given explicitly, or drawn from the 'noise' rng when noise_mode is 'random'; 'const' adds none (the
+  reference's 'const' adds a fixed noise image kept as a buffer per layer; here there are no such buffers).
+  """
+
+  features: int
+  kernel_size: int = 3
+  up: bool = False
+
+  @nn.compact
+  def __call__(self, x: jax.Array, w: jax.Array, noise: jax.Array | None = None,
+               noise_mode: str = 'random') -> jax.Array:
+    k, channels = self.kernel_size, x.shape[-1]
+    styles = EqualizedDense(channels, bias_init=1.0, name='affine')(w)
+    kernel = self.param('kernel', nn.initializers.normal(1.0), (k, k, channels, self.features))
+    # Demodulation cancels the He constant, kept so that the weight is stored as the other equalised ones.
+    y = modulated_conv(x, kernel * he_constant(k * k * channels), styles, up=self.up)
+    strength = self.param('noise_strength', nn.initializers.zeros, ())
+    # At init the output only shapes the parameters: no 'noise' key needed (games init with 'params' alone).
+    if noise is None and noise_mode == 'random' and not self.is_initializing():
+      noise = jax.random.normal(self.make_rng('noise'), (*y.shape[:3], 1), y.dtype)
+    if noise is not None:
+      y = y + strength.astype(y.dtype) * noise
+    return leaky_relu_gain(y + self.param('bias', nn.initializers.zeros, (self.features,)).astype(y.dtype))
+
+
+class ToRGB(nn.Module):
+  """A 1x1 modulated convolution without demodulation to the image channels, plus a bias; linear."""
+
+  features: int
+
+  @nn.compact
+  def __call__(self, x: jax.Array, w: jax.Array) -> jax.Array:
+    channels = x.shape[-1]
+    styles = EqualizedDense(channels, bias_init=1.0, name='affine')(w)
+    kernel = self.param('kernel', nn.initializers.normal(1.0), (1, 1, channels, self.features))
+    y = modulated_conv(x, kernel * he_constant(channels), styles, demodulate=False)
+    return y + self.param('bias', nn.initializers.zeros, (self.features,)).astype(y.dtype)
+
+
+class SynthesisNetwork(nn.Module):
+  """ws [B, num_ws(resolution), w_dim] -> images [B, resolution, resolution, image_channels], linear.
+
+  As the reference's block layout: at 4x4 the constant, one convolution (w 0) and ToRGB (w 1); at each
+  higher resolution block i (from 1) the upsampling convolution (w 2i - 1), a convolution (w 2i) and ToRGB
+  (w 2i + 1), added to the FIR-upsampled image of the resolution below.
+  """
+
+  resolution: int
+  image_channels: int = 3
+  channel_base: int = 32768
+  channel_max: int = 512
+
+  @nn.compact
+  def __call__(self, ws: jax.Array, noise_mode: str = 'random') -> jax.Array:
+    if ws.shape[1] != num_ws(self.resolution):
+      raise ValueError(f'the synthesis network at {self.resolution}x{self.resolution} takes '
+                       f'{num_ws(self.resolution)} ws, not {ws.shape[1]}')
+    channels = lambda r: _channels(r, self.channel_base, self.channel_max)
+    const = self.param('const', nn.initializers.normal(1.0), (4, 4, channels(4)))
+    x = jnp.broadcast_to(const.astype(ws.dtype), (ws.shape[0], *const.shape))
+    x = ModulatedConv(channels(4), name='b4_conv1')(x, ws[:, 0], noise_mode=noise_mode)
+    image = ToRGB(self.image_channels, name='b4_torgb')(x, ws[:, 1])
+    for i in range(1, int(math.log2(self.resolution)) - 1):
+      r = 4 * 2 ** i
+      x = ModulatedConv(channels(r), up=True, name=f'b{r}_conv0')(x, ws[:, 2 * i - 1], noise_mode=noise_mode)
+      x = ModulatedConv(channels(r), name=f'b{r}_conv1')(x, ws[:, 2 * i], noise_mode=noise_mode)
+      image = fir_upsample_2x(image) + ToRGB(self.image_channels, name=f'b{r}_torgb')(x, ws[:, 2 * i + 1])
+    return image
+
+
+class Generator(nn.Module):
+  """z [B, z_dim] -> images [B, H, W, C]. The output is linear, not squashed by tanh, as in the reference:
+  the real images it is compared with lie in [-1, 1], and samples are clipped to that range when saved
+  (jgan.images).
+
+  `map(z)` gives w [B, w_dim] (module.apply(variables, z, method=Generator.map)); given ws
+  [B, num_ws, w_dim] (style mixing, truncation), the mapping is skipped and z may be None. noise_mode 'random'
+  draws the noise from the 'noise' rng (rngs={'noise': key} in apply); 'const' adds none: deterministic samples.
+  """
+
+  image_shape: tuple[int, int, int]
+  z_dim: int = 512
+  w_dim: int = 512
+  mapping_layers: int = 8
+  channel_base: int = 32768
+  channel_max: int = 512
+
+  def setup(self):
+    self.mapping = MappingNetwork(self.w_dim, self.mapping_layers)
+    self.synthesis = SynthesisNetwork(self.image_shape[0], self.image_shape[-1], self.channel_base,
+                                      self.channel_max)
+
+  def map(self, z: jax.Array) -> jax.Array:
+    if z.shape[-1] != self.z_dim:
+      raise ValueError(f'the generator takes z of {self.z_dim} features, not {z.shape[-1]}')
+    return self.mapping(z)
+
+  def __call__(self, z: jax.Array | None, labels: jax.Array | None = None, train: bool = True, *,
+               ws: jax.Array | None = None, noise_mode: str = 'random') -> jax.Array:
+    del labels, train  # unconditional, and nothing differs in training: no batch statistics or dropout
+    if noise_mode not in NOISE_MODES:
+      raise ValueError(f'unknown noise_mode {noise_mode!r}: use one of {", ".join(NOISE_MODES)}')
+    if ws is None:
+      w = self.map(z)
+      ws = jnp.broadcast_to(w[:, None], (w.shape[0], num_ws(self.image_shape[0]), w.shape[-1]))
+    return self.synthesis(ws, noise_mode)
+
+
+class DownConv(nn.Module):
+  """The reference's 3x3 convolution with down=2: the [1, 3, 3, 1] blur on the input zero-padded by 2, then a
+  stride-2 'VALID' convolution, so each output is centred on a 2x2 block of the input; plus a bias."""
+
+  features: int
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    kernel = self.param('kernel', nn.initializers.normal(1.0), (3, 3, x.shape[-1], self.features))
+    kernel = (kernel * he_constant(9 * x.shape[-1])).astype(x.dtype)
+    y = lax.conv_general_dilated(fir_blur(x, 2), kernel, (2, 2), 'VALID', dimension_numbers=_DIMENSIONS)
+    return y + self.param('bias', nn.initializers.zeros, (self.features,)).astype(y.dtype)
+
+
+class Discriminator(nn.Module):
+  """images [B, H, W, C] -> logits [B]: FromRGB (1x1) at the top resolution, a residual block per resolution
+  down to 8x8, then the epilogue at 4x4: minibatch standard deviation, 3x3 conv, dense, dense to one logit.
+
+  A block (Fig. 7c) of C channels at its input: 3x3 conv to C, 3x3 conv down to the next resolution's
+  channels, plus a skip path of FIR downsampling and a 1x1 conv without bias; the sum is scaled by
+  1/sqrt(2) to keep the variance. The batch must divide by min(mbstd_group, batch).
+  """
+
+  image_shape: tuple[int, int, int]
+  channel_base: int = 32768
+  channel_max: int = 512
+  mbstd_group: int = 4
+
+  @nn.compact
+  def __call__(self, images: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
+    del labels, train  # unconditional, and nothing differs in training
+    channels = lambda r: _channels(r, self.channel_base, self.channel_max)
+    r = self.image_shape[0]
+    x = leaky_relu_gain(EqualizedConv(channels(r), kernel_size=1, name=f'b{r}_fromrgb')(images))
+    while r > 4:
+      skip = EqualizedConv(channels(r // 2), kernel_size=1, use_bias=False, name=f'b{r}_skip')(fir_downsample_2x(x))
+      x = leaky_relu_gain(EqualizedConv(channels(r), name=f'b{r}_conv0')(x))
+      x = leaky_relu_gain(DownConv(channels(r // 2), name=f'b{r}_conv1')(x))
+      x = (x + skip) * math.sqrt(0.5)
+      r //= 2
+    x = minibatch_stddev(x, self.mbstd_group, 1)
+    x = leaky_relu_gain(EqualizedConv(channels(4), name='b4_conv')(x))
+    # Flattened in NHWC order where the reference flattens NCHW: the same layer, its rows permuted.
+    x = leaky_relu_gain(EqualizedDense(channels(4), name='b4_fc')(x.reshape(x.shape[0], -1)))
+    return EqualizedDense(1, name='b4_out')(x)[:, 0]
