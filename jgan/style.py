@@ -72,37 +72,33 @@ def build_game(config: ml_collections.ConfigDict, image_shape: tuple[int, int, i
   def synthesize(params, ws, noise_key):
     return generator.apply({'params': params['g']}, None, ws=ws, rngs={'noise': noise_key})
 
-  def judge(params, collections, images):
-    if collections['d']:
-      logits, updated = discriminator.apply({'params': params['d'], **collections['d']}, images,
-                                            mutable=list(collections['d']))
-      return logits, dict(updated)
-    return discriminator.apply({'params': params['d']}, images), {}
+  def judge(params, images):  # Karras et al.'s discriminators keep no statistics: parameters only
+    return discriminator.apply({'params': params['d']}, images)
 
   def d_loss(params, collections, batch, rng, step):
     del step
     key, real = keys(rng), batch['image']
     ws, _ = styles(params, key, real.shape[0])
     fake = jax.lax.stop_gradient(synthesize(params, ws, key['noise']))
-    real_logits, _ = judge(params, collections, real)
-    fake_logits, _ = judge(params, collections, fake)
+    real_logits = judge(params, real)
+    fake_logits = judge(params, fake)
     loss = jnp.mean(jax.nn.softplus(fake_logits)) + jnp.mean(jax.nn.softplus(-real_logits))
     metrics = {'real_logit': jnp.mean(real_logits), 'fake_logit': jnp.mean(fake_logits)}
     if gan.r1_gamma > 0 and gan.r1_every == 1:  # StyleGAN's R1 at every step: part of D's loss, one update
-      metrics['r1'] = r1_penalty(lambda x: judge(params, collections, x)[0], real)
+      metrics['r1'] = r1_penalty(lambda x: judge(params, x), real)
       loss = loss + gan.r1_gamma / 2 * metrics['r1']
     return loss, ({}, metrics)
 
   def d_r1_loss(params, collections, batch, rng, step):
     del rng, step
-    penalty = r1_penalty(lambda x: judge(params, collections, x)[0], batch['image'])
+    penalty = r1_penalty(lambda x: judge(params, x), batch['image'])
     return gan.r1_gamma / 2 * penalty * gan.r1_every, ({}, {'r1': penalty})
 
   def g_loss(params, collections, batch, rng, step):
     del step
     key = keys(rng)
     ws, w = styles(params, key, batch['image'].shape[0])
-    fake_logits, _ = judge(params, collections, synthesize(params, ws, key['noise']))
+    fake_logits = judge(params, synthesize(params, ws, key['noise']))
     stats = collections['g'][STATS]
     w_avg = gan.w_avg_decay * stats['w_avg'] + (1 - gan.w_avg_decay) * jnp.mean(jax.lax.stop_gradient(w), axis=0)
     return jnp.mean(jax.nn.softplus(-fake_logits)), ({'g': {STATS: {**stats, 'w_avg': w_avg}}}, {})

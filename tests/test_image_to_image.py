@@ -12,6 +12,7 @@ from PIL import Image
 from jgan import train
 from jgan.data import pairs, photos
 from tests.test_configs import ROOT, load_config
+from tests.test_train import _metrics
 
 
 def _train_demo(name: str, workdir, steps: int, model: dict, batch_size: int, checkpoint_every: int = 0,
@@ -93,12 +94,6 @@ def test_srgan_beats_bicubic_upsampling(tmp_path):
           f"{s['psnr']:.2f}), SSIM {s['ssim']:.3f}; bicubic {s['bicubic_psnr_set']:.2f} dB "
           f"({s['bicubic_psnr']:.2f}), {s['bicubic_ssim']:.3f}")
     assert s['psnr_set'] > s['bicubic_psnr_set']
-
-
-def _metrics(workdir) -> dict[int, dict]:
-  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
-    rows = [json.loads(line) for line in f]
-  return {row['step']: {k: v for k, v in row.items() if k != 'images_per_second'} for row in rows}
 
 
 def test_a_resumed_cyclegan_run_equals_the_uninterrupted_one(tmp_path):
