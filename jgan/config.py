@@ -27,7 +27,7 @@ def base_config(model: str = 'dcgan', **model_overrides) -> ml_collections.Confi
       input_key='',  # with pairs='features': the TFDS feature holding the input image
       load_size=0,  # > 0: resize the shorter side to this, then crop resolution x resolution at random;
       # -1: random crops at the image's own size; 0: centre crop, resized to resolution
-      mirror=False,  # flip each example (both images of a pair alike) with probability 1/2
+      mirror=False,  # flip each image left-right (both images of a pair alike) with probability 1/2
       split_b='',  # unpaired (CycleGAN): domain B's split; domain A reads `split`
       eval_split='test',  # held-out examples for the image-to-image grids and metrics
       eval_split_b='',  # unpaired: domain B's held-out split
@@ -60,6 +60,14 @@ def base_config(model: str = 'dcgan', **model_overrides) -> ml_collections.Confi
       pl_batch_shrink=2,  # the penalty runs on batch_size / this examples
       style_mixing=0.9,  # probability that a batch example mixes two latents' styles
       w_avg_decay=0.995,  # of the moving average of w that truncation in W pulls towards
+      drift_weight=0.0,  # ProGAN's epsilon_drift (0.001): weight of E[D(x)^2] on real logits in D's loss
+  )
+  # Progressive growing (ProGAN, jgan.growing): from 4x4, each level fades in, then trains stably
+  c.grow = dict(
+      stable_images=0,  # real images per level at a fixed resolution (ProGAN: 600k); below the final level
+      fade_images=0,  # real images over which a new level's alpha rises from 0 to 1 (ProGAN: 600k)
+      batch_sizes=(),  # per level from 4x4 up (ProGAN's minibatch_dict); levels past the end: train.batch_size
+      lr_scales=(),  # per level, multiplying optim.g.lr and optim.d.lr (ProGAN's lrate_dict); default 1
   )
   # decay_fraction > 0: the rate falls linearly to 0 over that last share of train.steps (CycleGAN: 0.5)
   c.optim = dict(

@@ -9,7 +9,8 @@ Each phase minimises one loss with respect to some players' parameters and may:
   - constrain the updated parameters (WGAN's weight clipping).
 A loss sees every player's parameters and mutable collections (BatchNorm statistics, spectral-norm
 vectors) and returns the collections it updated, so two G/D pairs (CycleGAN) or a growing network
-(ProGAN's alpha in the batch) need no new step. All training state is one pytree, `TrainState`.
+(ProGAN: the level read from the shape of the batch's images, alpha from the step) need no new step. All
+training state is one pytree, `TrainState`.
 """
 from __future__ import annotations
 
@@ -45,6 +46,17 @@ class Phase:
 
 
 @dataclasses.dataclass(frozen=True)
+class Stage:
+  """A stretch of iterations with one data shape: ProGAN's resolutions, each with its own batch size. The
+  train step compiles once per stage; a game without stages trains in one, at the config's batch and size."""
+
+  start: int  # the first iteration of the stage
+  batch_size: int  # global
+  resolution: int  # the side of the real images it reads
+  description: str = ''  # printed when the stage begins
+
+
+@dataclasses.dataclass(frozen=True)
 class Game:
   """Everything the engine needs to know about one family of GANs."""
 
@@ -67,6 +79,7 @@ class Game:
   # their batches hold images, not latents (jgan.data.pairs), and jgan.translate samples them.
   translations: dict[str, str] = dataclasses.field(default_factory=dict)
   unpaired: bool = False  # batches are {'a', 'b'} from two domains rather than {'input', 'target'} pairs
+  stages: tuple[Stage, ...] = ()  # growing games (jgan.growing): the data shape changes at these iterations
 
   @property
   def sub_batches(self) -> int:

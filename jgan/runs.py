@@ -11,7 +11,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from jgan import adversarial, cycle, models, paired, sharding, style
+from jgan import adversarial, cycle, growing, models, paired, sharding, style
 from jgan import config as config_lib
 from jgan.checkpoint import Checkpointer
 from jgan.engine import Game, TrainState, init_state
@@ -23,9 +23,10 @@ def image_shape(config: ml_collections.ConfigDict) -> tuple[int, int, int]:
 
 
 # What a model family plays, by its GAME attribute: one G against one D (the default), a paired
-# image-to-image game (Pix2Pix, SRGAN), CycleGAN's two G/D pairs, or StyleGAN's lazily regularised game.
+# image-to-image game (Pix2Pix, SRGAN), CycleGAN's two G/D pairs, StyleGAN's lazily regularised game, or
+# ProGAN's growing one.
 GAME_BUILDERS = {'adversarial': adversarial.build_game, 'paired': paired.build_game, 'cycle': cycle.build_game,
-                 'style': style.build_game}
+                 'style': style.build_game, 'growing': growing.build_game}
 
 
 def build_game(config: ml_collections.ConfigDict) -> Game:

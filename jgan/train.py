@@ -14,7 +14,7 @@ from jgan import config as config_lib
 from jgan import runs, sharding, translate
 from jgan.checkpoint import BestCheckpoint, Checkpointer
 from jgan.data import pairs, pipeline
-from jgan.engine import Game, TrainState, train_step
+from jgan.engine import Game, Stage, TrainState, train_step
 from jgan.errors import JganError
 from jgan.images import save_grid
 from jgan.writer import MetricWriter
@@ -107,17 +107,22 @@ def run(config: ml_collections.ConfigDict, workdir: str, mesh: jax.sharding.Mesh
   _check_workdir(workdir)
   mesh = mesh or sharding.make_mesh()
   game = runs.build_game(config)
-  if game.translations:
-    ds, num_classes = pairs.make_translation_dataset(config.data, game.unpaired, config.train.batch_size,
-                                                     game.sub_batches, config.seed, pairs.input_shape(config)), 0
-  else:
-    ds, num_classes = pipeline.make_dataset(config.data, config.train.batch_size, game.sub_batches, config.seed)
-  _check_batches_and_classes(config, game, num_classes)
+  stages = game.stages or (Stage(0, config.train.batch_size, config.data.resolution),)
+
+  def dataset(stage: Stage, first_image: int):
+    if game.translations:
+      return pairs.make_translation_dataset(config.data, game.unpaired, stage.batch_size, game.sub_batches,
+                                            config.seed, pairs.input_shape(config)), 0
+    return pipeline.make_dataset(config.data, stage.batch_size, game.sub_batches, config.seed, first_image,
+                                 stage.resolution)
+
+  _, num_classes = dataset(stages[0], 0)  # Opens the data now: a missing dataset fails before compiling.
+  _check_batches_and_classes(config, game, num_classes, stages)
   checkpointer = Checkpointer(workdir, config.train.keep_checkpoints)
   best = BestCheckpoint(workdir, config.eval.best_metric)
   writer = MetricWriter(workdir) if jax.process_index() == 0 else None
   try:
-    return _train(config, workdir, mesh, game, ds, checkpointer, best, writer)
+    return _train(config, workdir, mesh, game, stages, dataset, checkpointer, best, writer)
   finally:
     checkpointer.close()
     best.close()
@@ -125,30 +130,40 @@ def run(config: ml_collections.ConfigDict, workdir: str, mesh: jax.sharding.Mesh
       writer.close()
 
 
-def _check_batches_and_classes(config: ml_collections.ConfigDict, game: Game, num_classes: int) -> None:
-  if config.train.batch_size % (jax.device_count() * game.accumulation):
-    raise JganError(f'train.batch_size={config.train.batch_size} does not split into train.grad_accumulation='
-                    f'{game.accumulation} micro-batches over {jax.device_count()} devices: use a multiple of '
-                    f'{jax.device_count() * game.accumulation}')
+def _check_batches_and_classes(config: ml_collections.ConfigDict, game: Game, num_classes: int,
+                               stages: tuple[Stage, ...]) -> None:
+  for stage in stages:
+    if stage.batch_size % (jax.device_count() * game.accumulation):
+      raise JganError(f'a batch of {stage.batch_size} does not split into train.grad_accumulation='
+                      f'{game.accumulation} micro-batches over {jax.device_count()} devices: use a multiple of '
+                      f'{jax.device_count() * game.accumulation} for train.batch_size (and grow.batch_sizes)')
   if game.num_classes and game.num_classes != num_classes:
     raise JganError(f'model.num_classes={game.num_classes} but dataset {config.data.name!r} has '
                     f'{num_classes or "no"} class labels: set model.num_classes={num_classes}'
                     + (' or choose a labelled dataset' if not num_classes else ''))
 
 
-def _train(config, workdir, mesh, game, ds, checkpointer, best, writer) -> dict:
+def _stage_at(stages: tuple[Stage, ...], step: int) -> int:
+  return max(index for index, stage in enumerate(stages) if stage.start <= step)
+
+
+def _images_before(stages: tuple[Stage, ...], index: int, sub_batches: int) -> int:
+  """The position in the image stream where stage `index` starts reading."""
+  return sum((stages[i + 1].start - stages[i].start) * stages[i].batch_size * sub_batches for i in range(index))
+
+
+def _train(config, workdir, mesh, game, stages, dataset, checkpointer, best, writer) -> dict:
   replicated = sharding.replicated(mesh)
   state = runs.initial_state(game, config, mesh)
-  data_index = 0
   latest = checkpointer.latest_step()
   if latest is not None:
-    state, meta = checkpointer.restore(latest, state)
-    data_index = meta['data_index']
+    state, _ = checkpointer.restore(latest, state)
     if writer:
       print(f'resumed from {checkpointer.directory} at step {latest}', flush=True)
   with open(os.path.join(workdir, 'config.json'), 'w') as f:
     f.write(config.to_json(indent=2))
 
+  # Compiled once per pattern of active phases and, for growing games, per stage (its batch shape).
   step_fn = jax.jit(functools.partial(train_step, game), static_argnums=2, donate_argnums=0,
                     out_shardings=(replicated, replicated))
   monitor = translate.TranslationMonitor(config, game) if game.translations else _GenerationMonitor(config, game)
@@ -171,8 +186,8 @@ def _train(config, workdir, mesh, game, ds, checkpointer, best, writer) -> dict:
       canvas = save_grid(path, images, columns, scale=max(1, 64 // config.data.resolution))
       writer.image(step, 'samples', canvas)
 
-  def checkpoint_meta():  # Beside the state: where the data pipeline resumes, and the config it ran.
-    return {'data_index': data_index, 'config': config.to_dict()}
+  def checkpoint_meta():  # Beside the state, the config it ran; the step alone fixes the data position.
+    return {'config': config.to_dict()}
 
   def save_checkpoint(step):
     checkpointer.save(step, state, checkpoint_meta())
@@ -180,44 +195,52 @@ def _train(config, workdir, mesh, game, ds, checkpointer, best, writer) -> dict:
   start, total, train_cfg = int(state.step), config.train.steps, config.train
   if start == 0:
     evaluate(0, 'untrained generator | ')
-  metrics, recent_metrics, last_saved = {}, {}, start
-  window_start, window_steps, housekeeping = None, 0, 0.0  # throughput excludes sampling and checkpoints
-  batches = pipeline.DeviceBatches(ds, data_index, sharding.batch_sharding(mesh), config.data.num_threads)
-  with _StopRequest() as stop, batches:
-    for step in range(start, total):
-      state, step_metrics = step_fn(state, next(batches), game.active_phases(step))
-      # Each phase's latest metrics, so that lazy phases (every k steps) show although the logged step may
-      # not run them; device arrays, no synchronisation.
-      recent_metrics.update(step_metrics)
-      data_index += 1
-      done = step + 1
-      if window_start is None:  # Time from the end of the first (compiling) step.
-        jax.block_until_ready(state.step)
-        window_start = time.perf_counter()
-      else:
-        window_steps += 1
-      if done % train_cfg.log_every == 0 or done == total or stop.signal_name:
-        metrics = {k: float(v) for k, v in jax.device_get(recent_metrics).items()}  # The only sync.
-        if not all(np.isfinite(v) for v in metrics.values()):
-          raise JganError(f'a loss became NaN or inf at step {done} ({_format(metrics)}): lower the learning '
-                          f'rates or add a regulariser (gan.gp_weight, model.spectral_norm)')
-        rate = window_steps / (time.perf_counter() - window_start - housekeeping) if window_steps else 0.0
-        if writer:
-          writer.scalars(done, {**metrics, 'images_per_second': rate * train_cfg.batch_size})
-          eta = _duration((total - done) / rate) if rate else '?'
-          print(f'step {done:>7d}/{total} | {rate * train_cfg.batch_size:7.0f} img/s | {_format(metrics)} '
-                f'| eta {eta}', flush=True)
-        window_start, window_steps, housekeeping = time.perf_counter(), 0, 0.0
-      housekeeping_start = time.perf_counter()
-      if done % train_cfg.sample_every == 0 or done == total:
-        save_samples(done)
-      if done % train_cfg.checkpoint_every == 0 or done == total:
-        save_checkpoint(done)
-        evaluate(done)
-        last_saved = done
-      housekeeping += time.perf_counter() - housekeeping_start
-      if stop.signal_name:
-        break
+  metrics, recent_metrics, last_saved, position = {}, {}, start, start
+  with _StopRequest() as stop:
+    while position < total and not stop.signal_name:
+      index = _stage_at(stages, position)
+      stage = stages[index]
+      stage_end = min(total, stages[index + 1].start) if index + 1 < len(stages) else total
+      ds, _ = dataset(stage, _images_before(stages, index, game.sub_batches))
+      if stage.description and writer:
+        print(f'step {position:>7d} | {stage.description}', flush=True)
+      window_start, window_steps, housekeeping = None, 0, 0.0  # throughput excludes sampling and checkpoints
+      with pipeline.DeviceBatches(ds, position - stage.start, sharding.batch_sharding(mesh),
+                                  config.data.num_threads) as batches:
+        for step in range(position, stage_end):
+          state, step_metrics = step_fn(state, next(batches), game.active_phases(step))
+          # Each phase's latest metrics, so that lazy phases (every k steps) show although the logged step
+          # may not run them; device arrays, no synchronisation.
+          recent_metrics.update(step_metrics)
+          done = step + 1
+          if window_start is None:  # Time from the end of the first (compiling) step.
+            jax.block_until_ready(state.step)
+            window_start = time.perf_counter()
+          else:
+            window_steps += 1
+          if done % train_cfg.log_every == 0 or done == total or stop.signal_name:
+            metrics = {k: float(v) for k, v in jax.device_get(recent_metrics).items()}  # The only sync.
+            if not all(np.isfinite(v) for v in metrics.values()):
+              raise JganError(f'a loss became NaN or inf at step {done} ({_format(metrics)}): lower the learning '
+                              f'rates or add a regulariser (gan.gp_weight, model.spectral_norm)')
+            rate = window_steps / (time.perf_counter() - window_start - housekeeping) if window_steps else 0.0
+            if writer:
+              writer.scalars(done, {**metrics, 'images_per_second': rate * stage.batch_size})
+              eta = _duration((total - done) / rate) if rate else '?'
+              print(f'step {done:>7d}/{total} | {rate * stage.batch_size:7.0f} img/s | {_format(metrics)} '
+                    f'| eta {eta}', flush=True)
+            window_start, window_steps, housekeeping = time.perf_counter(), 0, 0.0
+          housekeeping_start = time.perf_counter()
+          if done % train_cfg.sample_every == 0 or done == total:
+            save_samples(done)
+          if done % train_cfg.checkpoint_every == 0 or done == total:
+            save_checkpoint(done)
+            evaluate(done)
+            last_saved = done
+          housekeeping += time.perf_counter() - housekeeping_start
+          if stop.signal_name:
+            break
+      position = int(state.step)
     if int(state.step) != last_saved:
       save_checkpoint(int(state.step))
     checkpointer.wait()

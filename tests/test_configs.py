@@ -29,7 +29,8 @@ def _shrunk(config, data_dir):
   for key in ('g_width', 'd_width', 'g_ch', 'd_ch'):
     if key in config.model:
       config.model[key] = 4 if 'width' in key else 8
-  for key, value in (('channel_base', 128), ('channel_max', 16), ('fmap_base', 128), ('fmap_max', 16)):
+  fmap_base = max(128, config.data.resolution // 2)  # ProGAN's networks need a channel at the final resolution
+  for key, value in (('channel_base', 128), ('channel_max', 16), ('fmap_base', fmap_base), ('fmap_max', 16)):
     if key in config.model:
       config.model[key] = value
   for key in ('g_hidden', 'd_hidden'):

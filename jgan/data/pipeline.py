@@ -129,21 +129,39 @@ def preprocess(record: dict, resolution: int, channels: int) -> dict:
   return {'image': pixels / 127.5 - 1.0, 'label': np.int32(record['label'])}
 
 
-def make_dataset(data_cfg: ml_collections.ConfigDict, global_batch: int, sub_batches: int,
-                 seed: int) -> tuple[grain.MapDataset, int]:
+def make_dataset(data_cfg: ml_collections.ConfigDict, global_batch: int, sub_batches: int, seed: int,
+                 first_image: int = 0, resolution: int | None = None) -> tuple[grain.MapDataset, int]:
   """Batches {'image': [sub_batches, b, H, W, C], 'label': [sub_batches, b]} for this process, where
-  b = global_batch / process count, and the number of classes (0 if unlabelled)."""
+  b = global_batch / process count, and the number of classes (0 if unlabelled).
+
+  Args:
+    first_image: the position in the (endless, shuffled) stream of images to start from: a growing run's
+      later stage continues where the earlier one, with another batch size, stopped.
+    resolution: a side below data.resolution (ProGAN's lower levels): the images are made at
+      data.resolution, then average-pooled down to it, as the reference's multi-resolution records are.
+  """
   source, num_classes = make_source(data_cfg)
-  resolution, channels = data_cfg.resolution, data_cfg.channels
-  ds = batched(source, data_cfg.name, global_batch, sub_batches, seed,
-               lambda r, rng: preprocess(r, resolution, channels))
+  side, channels = data_cfg.resolution, data_cfg.channels
+  factor = side // (resolution or side)
+
+  def transform(record, rng):
+    example = preprocess(record, side, channels)
+    if data_cfg.mirror and rng.random() < 0.5:  # the x-flips of ProGAN's and StyleGAN's face datasets
+      example['image'] = example['image'][:, ::-1]
+    if factor > 1:
+      pixels = example['image'].reshape(side // factor, factor, side // factor, factor, channels)
+      example['image'] = pixels.mean(axis=(1, 3))
+    return example
+
+  ds = batched(source, data_cfg.name, global_batch, sub_batches, seed, transform, first_image)
   return ds, num_classes
 
 
 def batched(source, name: str, global_batch: int, sub_batches: int, seed: int,
-            transform: Callable[[dict, np.random.Generator], dict]) -> grain.MapDataset:
+            transform: Callable[[dict, np.random.Generator], dict], first_image: int = 0) -> grain.MapDataset:
   """This process's share of `source`, shuffled with `seed` (a new order each epoch), `transform`ed with a
-  generator seeded by the record's position (so a resumed run sees the same crops), in batches of
+  generator seeded by the record's position (so a resumed run sees the same crops), from stream position
+  `first_image` (global; each process skips its share of it) in batches of
   [sub_batches, global_batch / process count, ...].
 
   Raises:
@@ -162,8 +180,8 @@ def batched(source, name: str, global_batch: int, sub_batches: int, seed: int,
   def to_sub_batches(batch):
     return {k: v.reshape(sub_batches, local_batch, *v.shape[1:]) for k, v in batch.items()}
 
-  return (ds.shuffle(seed=seed).repeat(None).random_map(transform, seed=seed)
-          .batch(local_batch * sub_batches, drop_remainder=True).map(to_sub_batches))
+  examples = ds.shuffle(seed=seed).repeat(None).random_map(transform, seed=seed)
+  return examples[first_image // processes:].batch(local_batch * sub_batches, drop_remainder=True).map(to_sub_batches)
 
 
 class DeviceBatches:

@@ -6,9 +6,11 @@ A family module provides:
   Generator and Discriminator: Flax modules whose fields are named as config keys (plus image_shape);
     called G(z, labels, train=...) -> images in [-1, 1] (Karras et al.'s generators are linear, unbounded, as
     theirs are) and D(images, labels, train=...) -> logits [B].
-Image-to-image families also set GAME ('paired': jgan.paired, 'cycle': jgan.cycle; the default is jgan.adversarial's
-one G against one D), take an image where G takes z, and provide input_multiple(image_shape), the number
-that G's input sides must be multiples of (jgan.translate checks the user's images against it).
+A family may set GAME, the game it plays (jgan.runs.GAME_BUILDERS; the default is jgan.adversarial's one G
+against one D): 'style' (jgan.style), 'growing' (jgan.growing, whose networks take level and alpha), or for
+image-to-image families 'paired' (jgan.paired) or 'cycle' (jgan.cycle). These take an image where G takes z,
+and provide input_multiple(image_shape), the number that G's input sides must be multiples of
+(jgan.translate checks the user's images against it).
 """
 from __future__ import annotations
 

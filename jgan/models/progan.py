@@ -27,6 +27,7 @@ import jax.numpy as jnp
 from jgan.equalized import EqualizedConv, EqualizedDense, minibatch_stddev, pixel_norm
 from jgan.errors import JganError
 
+GAME = 'growing'  # trained level by level (jgan.growing)
 DEFAULTS = {
     'z_dim': 512,
     'fmap_base': 8192,  # the channels at resolution 2^s are min(fmap_base / 2^(s - 1), fmap_max)
