@@ -80,6 +80,11 @@ class DigitsClassifier:
     return batching.features_and_probs(lambda batch: _features_and_probs(self.params, batch), images,
                                        batch_size, _FEATURES, NUM_CLASSES, 'the digits classifier')
 
+  def features(self, images: jax.Array) -> jax.Array:
+    """Penultimate features [N, 128] of images in [-1, 1], as a differentiable, jittable function (a feature
+    loss: jgan.w_space's projection)."""
+    return _CNN().apply({'params': self.params}, _preprocess(images))[0]
+
   def test_accuracy(self) -> float:
     """Returns the accuracy on the held-out 'test' split of the digits."""
     images, labels = _real_digits('test')

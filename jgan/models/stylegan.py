@@ -16,6 +16,7 @@ count a toRGB per level, for its progressive growing).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax
@@ -42,6 +43,11 @@ __all__ = ['DEFAULTS', 'GAME', 'NOISE_MODES', 'AdaIN', 'Discriminator', 'Generat
 def num_ws(resolution: int) -> int:
   """The number of per-layer styles: two per resolution from 4x4 up."""
   return 2 * (int(math.log2(resolution)) - 1)
+
+
+def noise_sides(resolution: int) -> list[int]:
+  """The side of each synthesis layer's noise image, in order: two layers at each size from 4x4."""
+  return [4 * 2 ** i for i in range(int(math.log2(resolution)) - 1) for _ in range(2)]
 
 
 def instance_norm(x: jax.Array, epsilon: float = 1e-8) -> jax.Array:
@@ -71,14 +77,18 @@ class StyleLayer(nn.Module):
   conv: bool = True
 
   @nn.compact
-  def __call__(self, x: jax.Array, w: jax.Array, noise_mode: str = 'random') -> jax.Array:
+  def __call__(self, x: jax.Array, w: jax.Array, noise_mode: str = 'random',
+               noise: jax.Array | None = None) -> jax.Array:
+    """noise: this layer's noise image [B, H, W, 1]; None draws it as noise_mode says."""
     if noise_mode not in NOISE_MODES:
       raise ValueError(f"unknown noise_mode {noise_mode!r}: use one of {', '.join(NOISE_MODES)}")
     if self.conv:
       x = EqualizedConv(self.features, 3, gain=math.sqrt(2.0), use_bias=False, name='conv')(x)
     noise_scale = self.param('noise_scale', nn.initializers.zeros, (self.features,))
-    if noise_mode == 'random':
-      x = x + jax.random.normal(self.make_rng('noise'), (*x.shape[:3], 1), x.dtype) * noise_scale.astype(x.dtype)
+    if noise is None and noise_mode == 'random':
+      noise = jax.random.normal(self.make_rng('noise'), (*x.shape[:3], 1), x.dtype)
+    if noise is not None:
+      x = x + noise * noise_scale.astype(x.dtype)
     x = nn.leaky_relu(x + self.param('bias', nn.initializers.zeros, (self.features,)).astype(x.dtype), 0.2)
     return AdaIN(name='adain')(x, w)
 
@@ -91,15 +101,18 @@ class Synthesis(nn.Module):
   fmap_max: int = 512
 
   @nn.compact
-  def __call__(self, ws: jax.Array, noise_mode: str = 'random') -> jax.Array:
+  def __call__(self, ws: jax.Array, noise_mode: str = 'random', noise: Sequence[jax.Array] | None = None) -> jax.Array:
+    """noise: explicit noise images for the layers, in order, of noise_sides(resolution)."""
     nf = lambda level: num_features(level + 1, self.fmap_base, self.fmap_max)
+    noise = noise if noise is not None else [None] * num_ws(self.image_shape[0])
     const = self.param('const', nn.initializers.ones, (1, 4, 4, nf(0)))
     x = jnp.broadcast_to(const, (ws.shape[0], 4, 4, nf(0))).astype(ws.dtype)
-    x = StyleLayer(nf(0), conv=False, name='layer_0')(x, ws[:, 0], noise_mode)
-    x = StyleLayer(nf(0), name='layer_1')(x, ws[:, 1], noise_mode)
+    x = StyleLayer(nf(0), conv=False, name='layer_0')(x, ws[:, 0], noise_mode, noise[0])
+    x = StyleLayer(nf(0), name='layer_1')(x, ws[:, 1], noise_mode, noise[1])
     for level in range(1, num_levels(self.image_shape)):
-      x = StyleLayer(nf(level), name=f'layer_{2 * level}')(upsample(x), ws[:, 2 * level], noise_mode)
-      x = StyleLayer(nf(level), name=f'layer_{2 * level + 1}')(x, ws[:, 2 * level + 1], noise_mode)
+      i = 2 * level
+      x = StyleLayer(nf(level), name=f'layer_{i}')(upsample(x), ws[:, i], noise_mode, noise[i])
+      x = StyleLayer(nf(level), name=f'layer_{i + 1}')(x, ws[:, i + 1], noise_mode, noise[i + 1])
     return EqualizedConv(self.image_shape[-1], 1, name='to_rgb')(x)
 
 
@@ -122,11 +135,13 @@ class Generator(nn.Module):
     return self.mapping(z)
 
   def __call__(self, z: jax.Array | None, labels: jax.Array | None = None, train: bool = True, *,
-               ws: jax.Array | None = None, noise_mode: str = 'random') -> jax.Array:
+               ws: jax.Array | None = None, noise_mode: str = 'random',
+               noise: Sequence[jax.Array] | None = None) -> jax.Array:
     """Images [B, H, W, C] from z [B, z_dim], or from given styles ws [B, num_ws, w_dim] (mixed or truncated;
-    z is then unused). Initialise from z, so that the mapping network has its parameters."""
+    z is then unused), with given per-layer noise images if `noise`. Initialise from z, so that the mapping
+    network has its parameters."""
     del labels, train
     if ws is None:
       w = self.map(z)
       ws = jnp.broadcast_to(w[:, None, :], (w.shape[0], num_ws(self.image_shape[0]), w.shape[-1]))
-    return self.synthesis(ws, noise_mode)
+    return self.synthesis(ws, noise_mode, noise)

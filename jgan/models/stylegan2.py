@@ -16,6 +16,7 @@ are ignored.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax
@@ -50,6 +51,11 @@ def num_ws(resolution: int) -> int:
   """The number of w vectors the synthesis network takes: one per modulated convolution (one at 4x4, two at
   each resolution above) plus the last ToRGB; every other ToRGB shares the w of the next convolution."""
   return 2 * int(math.log2(resolution)) - 2
+
+
+def noise_sides(resolution: int) -> list[int]:
+  """The side of each synthesis layer's noise image, in order: one layer at 4x4, two at each higher size."""
+  return [4] + [4 * 2 ** i for i in range(1, int(math.log2(resolution)) - 1) for _ in range(2)]
 
 
 def _channels(resolution: int, channel_base: int, channel_max: int) -> int:
@@ -189,19 +195,23 @@ class SynthesisNetwork(nn.Module):
   channel_max: int = 512
 
   @nn.compact
-  def __call__(self, ws: jax.Array, noise_mode: str = 'random') -> jax.Array:
+  def __call__(self, ws: jax.Array, noise_mode: str = 'random', noise: Sequence[jax.Array] | None = None) -> jax.Array:
+    """noise: explicit noise images for the layers, in order, of noise_sides(resolution) (projection
+    optimises them); None draws them as noise_mode says."""
     if ws.shape[1] != num_ws(self.resolution):
       raise ValueError(f'the synthesis network at {self.resolution}x{self.resolution} takes '
                        f'{num_ws(self.resolution)} ws, not {ws.shape[1]}')
+    noises = iter(noise) if noise is not None else None
+    layer_noise = lambda: next(noises) if noises is not None else None
     channels = lambda r: _channels(r, self.channel_base, self.channel_max)
     const = self.param('const', nn.initializers.normal(1.0), (4, 4, channels(4)))
     x = jnp.broadcast_to(const.astype(ws.dtype), (ws.shape[0], *const.shape))
-    x = ModulatedConv(channels(4), name='b4_conv1')(x, ws[:, 0], noise_mode=noise_mode)
+    x = ModulatedConv(channels(4), name='b4_conv1')(x, ws[:, 0], layer_noise(), noise_mode)
     image = ToRGB(self.image_channels, name='b4_torgb')(x, ws[:, 1])
     for i in range(1, int(math.log2(self.resolution)) - 1):
       r = 4 * 2 ** i
-      x = ModulatedConv(channels(r), up=True, name=f'b{r}_conv0')(x, ws[:, 2 * i - 1], noise_mode=noise_mode)
-      x = ModulatedConv(channels(r), name=f'b{r}_conv1')(x, ws[:, 2 * i], noise_mode=noise_mode)
+      x = ModulatedConv(channels(r), up=True, name=f'b{r}_conv0')(x, ws[:, 2 * i - 1], layer_noise(), noise_mode)
+      x = ModulatedConv(channels(r), name=f'b{r}_conv1')(x, ws[:, 2 * i], layer_noise(), noise_mode)
       image = fir_upsample_2x(image) + ToRGB(self.image_channels, name=f'b{r}_torgb')(x, ws[:, 2 * i + 1])
     return image
 
@@ -234,14 +244,15 @@ class Generator(nn.Module):
     return self.mapping(z)
 
   def __call__(self, z: jax.Array | None, labels: jax.Array | None = None, train: bool = True, *,
-               ws: jax.Array | None = None, noise_mode: str = 'random') -> jax.Array:
+               ws: jax.Array | None = None, noise_mode: str = 'random',
+               noise: Sequence[jax.Array] | None = None) -> jax.Array:
     del labels, train  # unconditional, and nothing differs in training: no batch statistics or dropout
     if noise_mode not in NOISE_MODES:
       raise ValueError(f'unknown noise_mode {noise_mode!r}: use one of {", ".join(NOISE_MODES)}')
     if ws is None:
       w = self.map(z)
       ws = jnp.broadcast_to(w[:, None], (w.shape[0], num_ws(self.image_shape[0]), w.shape[-1]))
-    return self.synthesis(ws, noise_mode)
+    return self.synthesis(ws, noise_mode, noise)
 
 
 class DownConv(nn.Module):
