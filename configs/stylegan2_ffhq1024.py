@@ -13,6 +13,8 @@ def get_config():
   config.data.folder = 'datasets/ffhq1024'
   config.data.resolution = 1024
   config.data.channels = 3
+  # StyleGAN2-ADA's mixed precision (num_fp16_res 4, conv_clamp 256), in bfloat16
+  config.model.update(num_bf16_res=4, conv_clamp=256.0)
   config.gan.r1_gamma = 10.0
   config.gan.pl_weight = 2.0
   config.train.batch_size = 32

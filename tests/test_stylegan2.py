@@ -178,3 +178,31 @@ def test_noise_comes_from_the_noise_rng(tiny):
 def test_check_rejects_other_sides(shape):
   with pytest.raises(JganError, match='power of two from 8'):
     stylegan2.check(models.model_config('stylegan2'), shape)
+
+
+def test_bf16_runs_the_highest_resolutions_only():
+  dtypes = [stylegan2.block_dtype(r, 1024, 4) for r in (4, 64, 128, 1024)]
+  assert dtypes == [jnp.float32, jnp.float32, jnp.bfloat16, jnp.bfloat16]  # the reference's num_fp16_res=4
+  assert stylegan2.block_dtype(4, 32, 8) == jnp.float32 and stylegan2.block_dtype(8, 32, 8) == jnp.bfloat16
+  assert all(stylegan2.block_dtype(r, 1024, 0) == jnp.float32 for r in (4, 1024))
+
+
+def test_bf16_layers_match_float32_and_clamping_bounds_them():
+  z = jax.random.normal(jax.random.key(0), (4, _TINY['z_dim']))
+  key = jax.random.key(2, impl='rbg')
+
+  def outputs(**precision):
+    generator, discriminator = _build(32, **_TINY, **precision)
+    g_vars = generator.init(key, z, None)
+    images = generator.apply(g_vars, z, None, noise_mode='const')
+    return images, discriminator.apply(discriminator.init(key, images, None), images, None)
+
+  (f32_images, f32_logits), (bf16_images, bf16_logits) = jax.jit(
+      lambda: (outputs(), outputs(num_bf16_res=2)))()  # 16x16 and 32x32 in bfloat16, the same parameters
+  chex.assert_type([bf16_images, bf16_logits], jnp.float32)
+  scale = float(jnp.std(f32_images))
+  assert 0 < float(jnp.max(jnp.abs(bf16_images - f32_images))) < 0.05 * scale
+  np.testing.assert_allclose(bf16_logits, f32_logits, rtol=0.05, atol=0.05 * float(jnp.std(f32_logits)))
+  # Each resolution's ToRGB is clamped to [-c, c] and the FIR upsampling averages: |image| <= 4c at 32x32.
+  clamped, _ = jax.jit(lambda: outputs(num_bf16_res=2, conv_clamp=0.01))()
+  assert float(jnp.max(jnp.abs(clamped))) <= 0.04 + 1e-6

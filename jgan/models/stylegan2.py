@@ -9,6 +9,11 @@ D: the 'resnet' architecture (Fig. 7c), down to a 4x4 epilogue with the minibatc
 Channels at resolution r: min(channel_base // r, channel_max). Resampling uses the [1, 3, 3, 1] FIR filter as
 the reference's upfirdn2d does, written as shifted adds: no strided transposed convolution, whose gradient is
 slow on XLA's CPU backend (see jgan.layers.UpConv4x4).
+Mixed precision (model.num_bf16_res, model.conv_clamp) as the reference's fp16 layers, in bfloat16: the
+highest resolutions of G and D compute in bfloat16 with their activations clamped, the parameters, the skip
+image and the low resolutions in float32. bfloat16 has float32's exponent range, so the reference's fp16
+weight pre-normalisation against overflow is not needed; the clamp is kept, as the issue of large activations
+it guards against is one of range at any precision.
 Style mixing, truncation in W (jgan.equalized.mix_styles and truncate, on `Generator.map`'s w) and the
 regularisers (R1, path length) belong to the training game (jgan.style) and the tools. Unconditional: labels
 are ignored.
@@ -33,6 +38,9 @@ DEFAULTS = {
     'channel_base': 32768,  # config F's larger networks; configs A-E: 16384
     'channel_max': 512,
     'mbstd_group': 4,  # D's minibatch standard-deviation groups; the batch must divide by min(group, batch)
+    # Mixed precision as the reference's num_fp16_res / conv_clamp (4 and 256 in its configs), in bfloat16:
+    'num_bf16_res': 0,  # the highest resolutions of G and D (at least 8x8) computed in bfloat16; 0: float32
+    'conv_clamp': 0.0,  # clamp every convolution's activations to [-c, c]; 0: no clamping
 }
 NOISE_MODES = ('random', 'const')
 GAME = 'style'  # jgan.style: style mixing, lazy R1 and path-length regularisation, the moving average of w
@@ -56,6 +64,18 @@ def num_ws(resolution: int) -> int:
 def noise_sides(resolution: int) -> list[int]:
   """The side of each synthesis layer's noise image, in order: one layer at 4x4, two at each higher size."""
   return [4] + [4 * 2 ** i for i in range(1, int(math.log2(resolution)) - 1) for _ in range(2)]
+
+
+def block_dtype(resolution: int, final_resolution: int, num_bf16_res: int) -> jnp.dtype:
+  """bfloat16 for the num_bf16_res highest resolutions, down to 8x8 at most (the reference's fp16_resolution);
+  float32 below. The parameters, the 4x4 epilogue, w and the skip image stay float32."""
+  first = max(final_resolution // 2 ** (num_bf16_res - 1), 8) if num_bf16_res else final_resolution * 2
+  return jnp.bfloat16 if resolution >= first else jnp.float32
+
+
+def _clamp(x: jax.Array, clamp: float) -> jax.Array:
+  """The reference's conv_clamp: keeps reduced-precision activations from growing without bound."""
+  return jnp.clip(x, -clamp, clamp) if clamp else x
 
 
 def _channels(resolution: int, channel_base: int, channel_max: int) -> int:
@@ -149,6 +169,7 @@ class ModulatedConv(nn.Module):
   features: int
   kernel_size: int = 3
   up: bool = False
+  clamp: float = 0.0
 
   @nn.compact
   def __call__(self, x: jax.Array, w: jax.Array, noise: jax.Array | None = None,
@@ -163,14 +184,16 @@ class ModulatedConv(nn.Module):
     if noise is None and noise_mode == 'random' and not self.is_initializing():
       noise = jax.random.normal(self.make_rng('noise'), (*y.shape[:3], 1), y.dtype)
     if noise is not None:
-      y = y + strength.astype(y.dtype) * noise
-    return leaky_relu_gain(y + self.param('bias', nn.initializers.zeros, (self.features,)).astype(y.dtype))
+      y = y + strength.astype(y.dtype) * noise.astype(y.dtype)
+    y = leaky_relu_gain(y + self.param('bias', nn.initializers.zeros, (self.features,)).astype(y.dtype))
+    return _clamp(y, self.clamp)
 
 
 class ToRGB(nn.Module):
   """A 1x1 modulated convolution without demodulation to the image channels, plus a bias; linear."""
 
   features: int
+  clamp: float = 0.0
 
   @nn.compact
   def __call__(self, x: jax.Array, w: jax.Array) -> jax.Array:
@@ -178,7 +201,8 @@ class ToRGB(nn.Module):
     styles = EqualizedDense(channels, bias_init=1.0, name='affine')(w)
     kernel = self.param('kernel', nn.initializers.normal(1.0), (1, 1, channels, self.features))
     y = modulated_conv(x, kernel * he_constant(channels), styles, demodulate=False)
-    return y + self.param('bias', nn.initializers.zeros, (self.features,)).astype(y.dtype)
+    y = _clamp(y + self.param('bias', nn.initializers.zeros, (self.features,)).astype(y.dtype), self.clamp)
+    return y.astype(jnp.float32)  # the skip image accumulates in float32
 
 
 class SynthesisNetwork(nn.Module):
@@ -193,6 +217,8 @@ class SynthesisNetwork(nn.Module):
   image_channels: int = 3
   channel_base: int = 32768
   channel_max: int = 512
+  num_bf16_res: int = 0
+  conv_clamp: float = 0.0
 
   @nn.compact
   def __call__(self, ws: jax.Array, noise_mode: str = 'random', noise: Sequence[jax.Array] | None = None) -> jax.Array:
@@ -205,14 +231,18 @@ class SynthesisNetwork(nn.Module):
     layer_noise = lambda: next(noises) if noises is not None else None
     channels = lambda r: _channels(r, self.channel_base, self.channel_max)
     const = self.param('const', nn.initializers.normal(1.0), (4, 4, channels(4)))
-    x = jnp.broadcast_to(const.astype(ws.dtype), (ws.shape[0], *const.shape))
-    x = ModulatedConv(channels(4), name='b4_conv1')(x, ws[:, 0], layer_noise(), noise_mode)
-    image = ToRGB(self.image_channels, name='b4_torgb')(x, ws[:, 1])
+    dtype = lambda r: block_dtype(r, self.resolution, self.num_bf16_res)
+    clamp = self.conv_clamp
+    x = jnp.broadcast_to(const.astype(dtype(4)), (ws.shape[0], *const.shape))
+    x = ModulatedConv(channels(4), clamp=clamp, name='b4_conv1')(x, ws[:, 0], layer_noise(), noise_mode)
+    image = ToRGB(self.image_channels, clamp, name='b4_torgb')(x, ws[:, 1])
     for i in range(1, int(math.log2(self.resolution)) - 1):
       r = 4 * 2 ** i
-      x = ModulatedConv(channels(r), up=True, name=f'b{r}_conv0')(x, ws[:, 2 * i - 1], layer_noise(), noise_mode)
-      x = ModulatedConv(channels(r), name=f'b{r}_conv1')(x, ws[:, 2 * i], layer_noise(), noise_mode)
-      image = fir_upsample_2x(image) + ToRGB(self.image_channels, name=f'b{r}_torgb')(x, ws[:, 2 * i + 1])
+      x = x.astype(dtype(r))
+      x = ModulatedConv(channels(r), up=True, clamp=clamp, name=f'b{r}_conv0')(x, ws[:, 2 * i - 1], layer_noise(),
+                                                                              noise_mode)
+      x = ModulatedConv(channels(r), clamp=clamp, name=f'b{r}_conv1')(x, ws[:, 2 * i], layer_noise(), noise_mode)
+      image = fir_upsample_2x(image) + ToRGB(self.image_channels, clamp, name=f'b{r}_torgb')(x, ws[:, 2 * i + 1])
     return image
 
 
@@ -232,11 +262,13 @@ class Generator(nn.Module):
   mapping_layers: int = 8
   channel_base: int = 32768
   channel_max: int = 512
+  num_bf16_res: int = 0
+  conv_clamp: float = 0.0
 
   def setup(self):
     self.mapping = MappingNetwork(self.w_dim, self.mapping_layers)
     self.synthesis = SynthesisNetwork(self.image_shape[0], self.image_shape[-1], self.channel_base,
-                                      self.channel_max)
+                                      self.channel_max, self.num_bf16_res, self.conv_clamp)
 
   def map(self, z: jax.Array) -> jax.Array:
     if z.shape[-1] != self.z_dim:
@@ -282,20 +314,25 @@ class Discriminator(nn.Module):
   channel_base: int = 32768
   channel_max: int = 512
   mbstd_group: int = 4
+  num_bf16_res: int = 0
+  conv_clamp: float = 0.0
 
   @nn.compact
   def __call__(self, images: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
     del labels, train  # unconditional, and nothing differs in training
     channels = lambda r: _channels(r, self.channel_base, self.channel_max)
+    act = lambda y: _clamp(leaky_relu_gain(y), self.conv_clamp)
     r = self.image_shape[0]
-    x = leaky_relu_gain(EqualizedConv(channels(r), kernel_size=1, name=f'b{r}_fromrgb')(images))
+    x = images.astype(block_dtype(r, r, self.num_bf16_res))
+    x = act(EqualizedConv(channels(r), kernel_size=1, name=f'b{r}_fromrgb')(x))
     while r > 4:
+      x = x.astype(block_dtype(r, self.image_shape[0], self.num_bf16_res))
       skip = EqualizedConv(channels(r // 2), kernel_size=1, use_bias=False, name=f'b{r}_skip')(fir_downsample_2x(x))
-      x = leaky_relu_gain(EqualizedConv(channels(r), name=f'b{r}_conv0')(x))
-      x = leaky_relu_gain(DownConv(channels(r // 2), name=f'b{r}_conv1')(x))
-      x = (x + skip) * math.sqrt(0.5)
+      x = act(EqualizedConv(channels(r), name=f'b{r}_conv0')(x))
+      x = act(DownConv(channels(r // 2), name=f'b{r}_conv1')(x))
+      x = (x + skip) * math.sqrt(0.5)  # the reference clamps the convolutions, not the skip path
       r //= 2
-    x = minibatch_stddev(x, self.mbstd_group, 1)
+    x = minibatch_stddev(x.astype(jnp.float32), self.mbstd_group, 1)
     x = leaky_relu_gain(EqualizedConv(channels(4), name='b4_conv')(x))
     # Flattened in NHWC order where the reference flattens NCHW: the same layer, its rows permuted.
     x = leaky_relu_gain(EqualizedDense(channels(4), name='b4_fc')(x.reshape(x.shape[0], -1)))
