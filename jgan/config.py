@@ -1,6 +1,9 @@
 """The base config every `configs/*.py` starts from, and the check that names a wrong key in one line."""
 from __future__ import annotations
 
+import importlib.util
+import os
+
 import ml_collections
 
 from jgan import models
@@ -91,6 +94,22 @@ def base_config(model: str = 'dcgan', **model_overrides) -> ml_collections.Confi
       best_metric='fd',  # the checkpoint with the lowest value is kept in <workdir>/best
   )
   return c
+
+
+def load_file(path: str) -> ml_collections.ConfigDict:
+  """The config of a `configs/*.py` file (its get_config()), as train.py --config reads it.
+
+  Raises:
+    JganError: no such file, or one without get_config().
+  """
+  if not os.path.isfile(path):
+    raise JganError(f'no config file {path!r}: pass one of configs/*.py')
+  spec = importlib.util.spec_from_file_location('jgan_config_file', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  if not hasattr(module, 'get_config'):
+    raise JganError(f'{path} defines no get_config(): a config file returns its ConfigDict from get_config()')
+  return module.get_config()
 
 
 def _flat_keys(config: ml_collections.ConfigDict, prefix: str = '') -> dict[str, object]:

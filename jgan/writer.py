@@ -7,6 +7,12 @@ import os
 import numpy as np
 
 
+def read_metrics(workdir: str) -> list[dict[str, float]]:
+  """The rows of <workdir>/metrics.jsonl, in the order written: {'step': ..., name: value, ...}."""
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
 class MetricWriter:
   """Appends {'step': ..., name: value} lines to <workdir>/metrics.jsonl and TensorBoard's <workdir>/tb."""
 

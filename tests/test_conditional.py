@@ -11,10 +11,11 @@ import pytest
 from scipy.stats import ortho_group
 
 from jgan import adversarial, models, regularizers
+from jgan.config import load_file
 from jgan.engine import init_state
 from jgan.errors import JganError
 from jgan.layers import ConditionalBatchNorm, Projection, SelfAttention
-from tests.test_configs import ROOT, load_config
+from tests.test_configs import ROOT
 
 
 def _variables(module, *args, **kwargs):
@@ -32,7 +33,7 @@ def _gan(name, shape, **overrides):
 def test_the_imagenet128_config_builds_biggan_with_the_reference_parameter_counts():
   # Brock's BigGAN-PyTorch at G_ch = D_ch = 96, 128x128, 1,000 classes, attention at 64: G 70,433,988
   # and D 87,982,370 parameters. The whole training state is built abstractly: no 158M-parameter allocation.
-  config = load_config(os.path.join(ROOT, 'configs', 'biggan_imagenet128.py'))
+  config = load_file(os.path.join(ROOT, 'configs', 'biggan_imagenet128.py'))
   game = adversarial.build_game(config, (128, 128, 3))
   state = jax.eval_shape(lambda: init_state(game, jax.random.key(0)))
   g, d = (_count({'params': state.params[name]}) for name in ('g', 'd'))

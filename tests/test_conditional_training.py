@@ -11,13 +11,14 @@ import pytest
 from PIL import Image
 
 from jgan import evaluate, runs, train
-from tests.test_configs import ROOT, load_config
+from jgan.config import load_file
+from tests.test_configs import ROOT
 
 
 @pytest.fixture(scope='module')
 def cgan_run(tmp_path_factory, data_dir):
   workdir = tmp_path_factory.mktemp('cgan_digits')
-  config = load_config(os.path.join(ROOT, 'configs', 'cgan_digits.py'))
+  config = load_file(os.path.join(ROOT, 'configs', 'cgan_digits.py'))
   config.data.data_dir = data_dir
   config.train.update(steps=400, log_every=200, sample_every=400, checkpoint_every=400)
   config.eval.num_samples = 0
@@ -56,9 +57,9 @@ def test_the_sample_tool_draws_a_requested_digit(cgan_run, tmp_path):
 _BIGGAN_ON_EIGHT_DEVICES = textwrap.dedent('''
     import json, os, sys, jax
     from jgan import train
-    from tests.test_configs import load_config
+    from jgan.config import load_file
     assert jax.device_count() == 8
-    config = load_config(os.path.join('configs', 'biggan_digits.py'))
+    config = load_file(os.path.join('configs', 'biggan_digits.py'))
     config.data.data_dir = sys.argv[2]
     config.train.update(steps=150, batch_size=32, grad_accumulation=2, log_every=50, sample_every=150,
                         checkpoint_every=150)

@@ -1,6 +1,5 @@
 """Every shipped config: the offline ones train, the ones needing data or weights say how to get them."""
 import glob
-import importlib.util
 import os
 import re
 
@@ -8,18 +7,11 @@ import numpy as np
 import pytest
 
 from jgan import train
-from jgan.config import validate
+from jgan.config import load_file, validate
 from jgan.errors import JganError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = sorted(glob.glob(os.path.join(ROOT, 'configs', '*.py')))
-
-
-def load_config(path):
-  spec = importlib.util.spec_from_file_location('config_module', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
 
 
 def _shrunk(config, data_dir):
@@ -42,7 +34,7 @@ def _shrunk(config, data_dir):
 
 @pytest.mark.parametrize('path', CONFIGS, ids=os.path.basename)
 def test_every_config_validates_and_trains_or_explains_its_data(path, tmp_path, data_dir):
-  config = load_config(path)
+  config = load_file(path)
   validate(config)
   config = _shrunk(config, data_dir)
   if config.data.name in ('digits', 'photos'):  # the data that packages ship

@@ -12,14 +12,15 @@ import pytest
 from PIL import Image
 
 from jgan import evaluate, runs, sample, train, truncation
+from jgan.config import load_file
 from jgan.errors import JganError
-from tests.test_configs import ROOT, load_config
+from tests.test_configs import ROOT
 
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory, data_dir):
   workdir = tmp_path_factory.mktemp('dcgan_digits')
-  config = load_config(os.path.join(ROOT, 'configs', 'dcgan_digits.py'))
+  config = load_file(os.path.join(ROOT, 'configs', 'dcgan_digits.py'))
   config.data.data_dir = data_dir
   config.train.update(steps=400, log_every=100, sample_every=400, checkpoint_every=200)
   train.run(config, str(workdir))

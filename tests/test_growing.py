@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from jgan import growing, runs, train
-from jgan.config import base_config
+from jgan.config import base_config, load_file
 from jgan.data import pipeline
 from jgan.errors import JganError
-from tests.test_configs import ROOT, load_config
+from tests.test_configs import ROOT
 from tests.test_train import _metrics
 
 
@@ -92,7 +92,7 @@ def test_a_run_resumed_mid_fade_continues_with_the_same_alpha(data_dir, tmp_path
 
 
 def test_progan_improves_its_digits_fd_level_by_level(tmp_path, data_dir):
-  config = load_config(os.path.join(ROOT, 'configs', 'progan_digits.py'))
+  config = load_file(os.path.join(ROOT, 'configs', 'progan_digits.py'))
   config.data.data_dir = data_dir
   config.model.update(fmap_base=256, fmap_max=64)
   config.grow.update(stable_images=1280, fade_images=1280, batch_sizes=(32, 32, 32, 32))

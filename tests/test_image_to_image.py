@@ -10,8 +10,9 @@ import pytest
 from PIL import Image
 
 from jgan import train
+from jgan.config import load_file
 from jgan.data import pairs, photos
-from tests.test_configs import ROOT, load_config
+from tests.test_configs import ROOT
 from tests.test_train import _metrics
 
 
@@ -19,7 +20,7 @@ def _train_demo(name: str, workdir, steps: int, model: dict, batch_size: int, ch
                 **gan) -> dict[int, dict]:
   """Trains configs/<name>.py with a smaller `model` for `steps`; returns the held-out scores by step
   (measured at 0, every `checkpoint_every` steps, and at the end)."""
-  config = load_config(os.path.join(ROOT, 'configs', f'{name}.py'))
+  config = load_file(os.path.join(ROOT, 'configs', f'{name}.py'))
   config.model.update(model)
   config.gan.update(gan)
   config.train.update(steps=steps, batch_size=batch_size, log_every=steps, sample_every=steps,
@@ -99,7 +100,7 @@ def test_srgan_beats_bicubic_upsampling(tmp_path):
 def test_a_resumed_cyclegan_run_equals_the_uninterrupted_one(tmp_path):
   # The image pools (filled after one step, swapping from then on), the optimiser counts and the data
   # position, with its random crops, are all in the checkpoint.
-  config = load_config(os.path.join(ROOT, 'configs', 'cyclegan_demo.py'))
+  config = load_file(os.path.join(ROOT, 'configs', 'cyclegan_demo.py'))
   config.model.update(g_width=4, d_width=4, res_blocks=1)
   config.data.resolution = 16
   config.gan.pool_size = 2

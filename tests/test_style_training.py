@@ -7,11 +7,12 @@ import jax
 import numpy as np
 
 from jgan import runs, train
-from tests.test_configs import ROOT, load_config
+from jgan.config import load_file
+from tests.test_configs import ROOT
 
 
 def test_stylegan2_improves_its_digits_fd(tmp_path, data_dir):
-  config = load_config(os.path.join(ROOT, 'configs', 'stylegan2_digits.py'))
+  config = load_file(os.path.join(ROOT, 'configs', 'stylegan2_digits.py'))
   config.data.data_dir = data_dir
   config.train.update(steps=120, log_every=20, sample_every=120, checkpoint_every=120)
   config.eval.num_samples = 500

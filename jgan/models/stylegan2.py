@@ -12,8 +12,8 @@ slow on XLA's CPU backend (see jgan.layers.UpConv4x4).
 Mixed precision (model.num_bf16_res, model.conv_clamp) as the reference's fp16 layers, in bfloat16: the
 highest resolutions of G and D compute in bfloat16 with their activations clamped, the parameters, the skip
 image and the low resolutions in float32. bfloat16 has float32's exponent range, so the reference's fp16
-weight pre-normalisation against overflow is not needed; the clamp is kept, as the issue of large activations
-it guards against is one of range at any precision.
+weight pre-normalisation against overflow is not needed; the clamp is kept, since it also bounds activations
+that grow large in training at any precision.
 Style mixing, truncation in W (jgan.equalized.mix_styles and truncate, on `Generator.map`'s w) and the
 regularisers (R1, path length) belong to the training game (jgan.style) and the tools. Unconditional: labels
 are ignored.
