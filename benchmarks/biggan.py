@@ -31,7 +31,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from jgan import adversarial, sharding  # noqa: E402
 from jgan.engine import init_state, train_step  # noqa: E402
 from jgan.layers import SelfAttention  # noqa: E402
-from tests.test_configs import ROOT, load_config  # noqa: E402
+from jgan.config import load_file  # noqa: E402
+from tests.test_configs import ROOT  # noqa: E402
 
 
 def layer_flops(module: nn.Module, variables: dict, *args, **kwargs) -> int:
@@ -74,7 +75,7 @@ def main() -> None:
   parser.add_argument('--peak_tflops', type=float, default=0.0, help='the device peak for MFU; 0 skips MFU')
   args = parser.parse_args()
 
-  config = load_config(os.path.join(ROOT, 'configs', 'biggan_imagenet128.py'))
+  config = load_file(os.path.join(ROOT, 'configs', 'biggan_imagenet128.py'))
   config.model.compute_dtype = args.dtype
   config.train.batch_size = args.batch
   config.train.grad_accumulation = args.accumulation

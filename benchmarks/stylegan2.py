@@ -26,7 +26,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from jgan import runs, sharding  # noqa: E402
 from jgan.engine import init_state, train_step  # noqa: E402
-from tests.test_configs import ROOT, load_config  # noqa: E402
+from jgan.config import load_file  # noqa: E402
+from tests.test_configs import ROOT  # noqa: E402
 
 
 def main() -> None:
@@ -35,7 +36,7 @@ def main() -> None:
   parser.add_argument('--steps', type=int, default=2)
   args = parser.parse_args()
 
-  config = load_config(os.path.join(ROOT, 'configs', 'stylegan2_ffhq256.py'))
+  config = load_file(os.path.join(ROOT, 'configs', 'stylegan2_ffhq256.py'))
   config.model.mapping_layers = 2  # StyleGAN2-ADA's auto config
   config.train.batch_size = args.batch
   config.gan.update(r1_gamma=0.8, r1_every=16, pl_every=4)
