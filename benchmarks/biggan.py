@@ -29,9 +29,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from jgan import adversarial, sharding  # noqa: E402
+from jgan.config import load_file  # noqa: E402
 from jgan.engine import init_state, train_step  # noqa: E402
 from jgan.layers import SelfAttention  # noqa: E402
-from jgan.config import load_file  # noqa: E402
 from tests.test_configs import ROOT  # noqa: E402
 
 
