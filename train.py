@@ -14,6 +14,13 @@ from jgan.errors import JganError
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Training config file, e.g. configs/dcgan_digits.py.',
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints, samples and metrics.')
+# Several processes (hosts) train as one through jax.distributed, one process per host, the same command on each.
+_DISTRIBUTED = flags.DEFINE_bool('distributed', False, 'Join the cluster that jax.distributed.initialize() finds '
+                                 'by itself: Cloud TPU pod slices, SLURM, Open MPI.')
+_COORDINATOR = flags.DEFINE_string('coordinator_address', None, 'host:port of process 0, for a cluster that JAX '
+                                   'does not detect (with --num_processes and --process_id).')
+_NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'With --coordinator_address: how many processes.')
+_PROCESS_ID = flags.DEFINE_integer('process_id', None, 'With --coordinator_address: this process, 0..N-1.')
 
 
 def _fail(message: str) -> None:
@@ -53,6 +60,20 @@ def _parse_flags(argv: list[str]) -> list[str]:
   return []
 
 
+def _initialize_processes() -> None:
+  """jax.distributed.initialize, before anything asks JAX for its devices, when the flags ask for it."""
+  if _COORDINATOR.value:
+    if _NUM_PROCESSES.value is None or _PROCESS_ID.value is None:
+      _fail('--coordinator_address needs --num_processes=N and --process_id=I (0..N-1) on every process')
+    import jax
+
+    jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+  elif _DISTRIBUTED.value:
+    import jax
+
+    jax.distributed.initialize()
+
+
 def main(argv: list[str]) -> None:
   if len(argv) > 1:
     _fail(f'unexpected arguments {" ".join(argv[1:])}: flags are written --name=value')
@@ -60,6 +81,7 @@ def main(argv: list[str]) -> None:
     _fail('pass --config=configs/NAME.py and --workdir=DIR, e.g. '
           'python train.py --config=configs/dcgan_digits.py --workdir=runs/dcgan_digits')
   logging.set_verbosity(logging.WARNING)  # Orbax and TFDS log every save and read at INFO.
+  _initialize_processes()
   from jgan import train  # After flag parsing, so that --help stays fast.
 
   try:

@@ -47,7 +47,7 @@ class _StopRequest:
 def _check_workdir(workdir: str) -> None:
   try:
     os.makedirs(workdir, exist_ok=True)
-    probe = os.path.join(workdir, '.write_test')
+    probe = os.path.join(workdir, f'.write_test.{os.getpid()}')  # one per process: hosts may share the workdir
     with open(probe, 'w') as f:
       f.write('ok')
     os.remove(probe)

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 
+import chex
 import numpy as np
 import pytest
 from PIL import Image
@@ -120,3 +121,19 @@ def test_an_unknown_key_in_a_config_file_is_named(tmp_path, data_dir):
                            f'--workdir={tmp_path / "run"}'], capture_output=True, text=True, timeout=300)
   assert result.returncode == 2
   assert "error: unknown config key 'train.batchsize'" in result.stderr and 'Traceback' not in result.stderr
+
+
+def test_the_step_compiles_once_per_shape(tiny_config, tmp_path, monkeypatch):
+  from jgan import growing
+  from tests.test_growing import _tiny  # Here: tests.test_growing imports this module.
+
+  tiny_config.train.steps = 6
+  monkeypatch.setattr(train, 'train_step', chex.assert_max_traces(train.train_step, n=1))
+  train.run(tiny_config, str(tmp_path / 'dcgan'))  # six iterations, one trace
+  chex.clear_trace_counter()
+  # ProGAN's three levels: one trace each, the fade and the stable stretch of a level sharing theirs.
+  config = _tiny(tiny_config.data.data_dir)
+  config.train.steps = 14
+  assert len(growing.stages(config)) == 5
+  monkeypatch.setattr(train, 'train_step', chex.assert_max_traces(train.train_step.__wrapped__, n=3))
+  train.run(config, str(tmp_path / 'progan'))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import queue
+import sys
 import threading
 from collections.abc import Callable
 
@@ -159,29 +160,40 @@ def make_dataset(data_cfg: ml_collections.ConfigDict, global_batch: int, sub_bat
 
 def batched(source, name: str, global_batch: int, sub_batches: int, seed: int,
             transform: Callable[[dict, np.random.Generator], dict], first_image: int = 0) -> grain.MapDataset:
-  """This process's share of `source`, shuffled with `seed` (a new order each epoch), `transform`ed with a
-  generator seeded by the record's position (so a resumed run sees the same crops), from stream position
-  `first_image` (global; each process skips its share of it) in batches of
-  [sub_batches, global_batch / process count, ...].
+  """This process's rows of the global batches of `source`, shuffled with `seed` (a new order each epoch),
+  `transform`ed with a generator seeded by the record's position in the stream (so a resumed run sees the
+  same crops), from stream position `first_image`, in batches of [sub_batches, global_batch / process count,
+  ...].
+
+  Iteration i takes the stream's images i * n .. (i + 1) * n - 1 (n = sub_batches * global_batch) as
+  [sub_batches, global_batch], and each process reads only its columns of that, the ones its devices hold: the
+  global batch is the same whatever the number of processes, so one process of 8 devices and two of 4 train
+  alike.
 
   Raises:
     JganError: the batch does not split over the devices, or the source is smaller than one batch.
   """
-  processes = jax.process_count()
+  processes, process = jax.process_count(), jax.process_index()
   if global_batch % jax.device_count():
     raise JganError(f'train.batch_size={global_batch} does not split over {jax.device_count()} devices: '
                     f'use a multiple of {jax.device_count()}')
   local_batch = global_batch // processes
-  ds = grain.MapDataset.source(source)[jax.process_index()::processes]  # Each host reads its own share.
-  if len(ds) < local_batch * sub_batches:
-    raise JganError(f'dataset {name!r} has {len(ds)} images per process, fewer than one batch of '
-                    f'{local_batch * sub_batches}: lower train.batch_size')
+  ds = grain.MapDataset.source(source)
+  if len(ds) < global_batch * sub_batches:
+    raise JganError(f'dataset {name!r} has {len(ds)} images, fewer than one batch of {global_batch * sub_batches}: '
+                    f'lower train.batch_size')
+  examples = ds.shuffle(seed=seed).repeat(None).random_map(transform, seed=seed)
+
+  def local_example(j: int) -> dict:
+    iteration, k = divmod(j, local_batch * sub_batches)
+    sub, column = divmod(k, local_batch)
+    return examples[first_image + (iteration * sub_batches + sub) * global_batch + process * local_batch + column]
 
   def to_sub_batches(batch):
     return {k: v.reshape(sub_batches, local_batch, *v.shape[1:]) for k, v in batch.items()}
 
-  examples = ds.shuffle(seed=seed).repeat(None).random_map(transform, seed=seed)
-  return examples[first_image // processes:].batch(local_batch * sub_batches, drop_remainder=True).map(to_sub_batches)
+  return (grain.MapDataset.range(sys.maxsize).map(local_example)
+          .batch(local_batch * sub_batches, drop_remainder=True).map(to_sub_batches))
 
 
 class DeviceBatches:
