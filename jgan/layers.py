@@ -58,6 +58,40 @@ class UpConv4x4(nn.Module):
     return y
 
 
+def down_conv_4x4(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """A 4x4, stride-2, padding-1 convolution ([4, 4, in, out] kernel) as one matrix product of 4x4 patches.
+
+  With the input padded and cut into 2x2 blocks, output pixel (m, n) reads blocks m..m + 1, n..n + 1: four
+  shifted slices, stacked into [B, H/2, W/2, 16 in] patches. Equal to the convolution; on XLA's CPU backend
+  the double backward of WGAN-GP's penalty through it is 4-11x faster (D's 32x32x64 -> 16x16x128 layer,
+  batch 64: 1,122 -> 259 ms; 16x16x128 -> 8x8x256: 1,657 -> 153 ms), as it avoids the strided convolution's
+  input gradient, a transposed convolution whose weight gradient XLA CPU computes slowly. Single backward: a tie.
+  """
+  n, h, w, c = x.shape
+  blocks = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))).reshape(n, h // 2 + 1, 2, w // 2 + 1, 2, c)
+  shifted = jnp.stack([blocks[:, di:di + h // 2, :, dj:dj + w // 2] for di in range(2) for dj in range(2)])
+  # [di, dj, n, m, a, n', b, c] -> [n, m, n', (di, a), (dj, b), c]: kernel row 2 di + a, column 2 dj + b.
+  patches = shifted.reshape(2, 2, n, h // 2, 2, w // 2, 2, c).transpose(2, 3, 5, 0, 4, 1, 6, 7)
+  return patches.reshape(n, h // 2, w // 2, 16 * c) @ kernel.reshape(16 * c, kernel.shape[-1])
+
+
+class DownConv4x4(nn.Module):
+  """PyTorch's Conv2d(kernel 4, stride 2, padding 1), DCGAN's downsampler, in `down_conv_4x4`'s patch form;
+  the kernel is stored as nn.Conv's [4, 4, in, out]. Even input sides."""
+
+  features: int
+  use_bias: bool = False
+  kernel_init: Callable = nn.initializers.normal(0.02)
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    kernel = self.param('kernel', self.kernel_init, (4, 4, x.shape[-1], self.features)).astype(x.dtype)
+    y = down_conv_4x4(x, kernel)
+    if self.use_bias:
+      y = y + self.param('bias', nn.initializers.zeros, (self.features,)).astype(y.dtype)
+    return y
+
+
 # For a 3x3, stride-2, padding-1, output-padding-1 transposed convolution, from o = 2i - 1 + k: output row 2m
 # receives input row m through tap 1, and row 2m + 1 receives rows m and m + 1 through taps 2 and 0.
 _TAPS_3X3 = (((0, 1),), ((0, 2), (1, 0)))

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jgan.layers import Maxout, UpConv4x4, spectral
+from jgan.layers import Maxout, UpConv4x4, down_conv_4x4, spectral
 
 
 def test_upconv_is_the_transposed_stride_2_convolution():
@@ -60,3 +60,14 @@ def test_spectral_norm_power_iteration_finds_the_top_singular_value():
   expected = lax.conv_general_dilated(x, kernel / sigma, (1, 1), 'SAME',
                                       dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
   np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_down_conv_4x4_is_the_strided_convolution():
+  x = jax.random.normal(jax.random.key(0), (2, 8, 6, 3))
+  kernel = jax.random.normal(jax.random.key(1), (4, 4, 3, 5))
+  conv = lambda x, k: lax.conv_general_dilated(x, k, (2, 2), ((1, 1), (1, 1)), dimension_numbers=('NHWC', 'HWIO',
+                                                                                                    'NHWC'))
+  np.testing.assert_allclose(down_conv_4x4(x, kernel), conv(x, kernel), rtol=1e-5, atol=1e-5)
+  # And its gradients, through the input gradient too (WGAN-GP's double backward).
+  penalty = lambda f: jax.grad(lambda k: jnp.sum(jax.grad(lambda x: jnp.sum(jnp.tanh(f(x, k))))(x) ** 2))(kernel)
+  np.testing.assert_allclose(penalty(down_conv_4x4), penalty(conv), rtol=1e-4, atol=1e-4)

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from jgan.errors import JganError
-from jgan.layers import UpConv4x4, norm_layer, spectral, with_one_hot
+from jgan.layers import DownConv4x4, UpConv4x4, norm_layer, spectral, with_one_hot
 
 DEFAULTS = {
     'z_dim': 100,
@@ -74,13 +74,13 @@ class Discriminator(nn.Module):
                                 (*images.shape[:3], self.num_classes))
       images = jnp.concatenate([images, planes], axis=-1)
 
-    def conv(features, x, strides=2, padding=((1, 1), (1, 1))):
-      layer = nn.Conv(features, (4, 4), strides=strides, padding=padding, use_bias=False, kernel_init=_INIT)
-      return spectral(layer, self.spectral_norm)(x, train)
+    def down(features, x):
+      return spectral(DownConv4x4(features, kernel_init=_INIT), self.spectral_norm)(x, train)
 
-    x = nn.leaky_relu(conv(self.d_width, images), 0.2)
+    x = nn.leaky_relu(down(self.d_width, images), 0.2)
     channels = self.d_width
     for _ in range(_num_upsamplings(self.image_shape[0]) - 1):
       channels *= 2
-      x = nn.leaky_relu(norm_layer(self.d_norm, train)(conv(channels, x)), 0.2)
-    return conv(1, x, strides=1, padding='VALID').reshape(-1)
+      x = nn.leaky_relu(norm_layer(self.d_norm, train)(down(channels, x)), 0.2)
+    last = nn.Conv(1, (4, 4), padding='VALID', use_bias=False, kernel_init=_INIT)  # 4x4 -> 1x1
+    return spectral(last, self.spectral_norm)(x, train).reshape(-1)
