@@ -90,7 +90,7 @@ def stages(config: ml_collections.ConfigDict) -> tuple[Stage, ...]:
   return tuple(result)
 
 
-def _level_scale(spans: list[Span], scales: list[float], updates_per_step: int) -> optax.Schedule:
+def level_lr_scale(spans: list[Span], scales: list[float], updates_per_step: int) -> optax.Schedule:
   """Optimiser update count -> its level's learning-rate scale (a level's rate applies from its fade on, as
   the reference's lrate_dict does)."""
   starts = jnp.asarray([span.start * updates_per_step for span in spans])
@@ -183,9 +183,9 @@ def build_game(config: ml_collections.ConfigDict, image_shape: tuple[int, int, i
 
   steps = config.train.steps
   d_optimizer = optax.chain(make_optimizer(config.optim.d, steps * gan.n_critic),
-                            optax.scale_by_schedule(_level_scale(spans, scales, gan.n_critic)))
+                            optax.scale_by_schedule(level_lr_scale(spans, scales, gan.n_critic)))
   g_optimizer = optax.chain(make_optimizer(config.optim.g, steps),
-                            optax.scale_by_schedule(_level_scale(spans, scales, 1)))
+                            optax.scale_by_schedule(level_lr_scale(spans, scales, 1)))
   return Game(
       modules={'g': generator, 'd': discriminator},
       optimizers={'g': g_optimizer, 'd': d_optimizer},

@@ -51,7 +51,7 @@ def test_per_level_values_must_fit_the_levels(data_dir):
 
 def test_each_level_has_its_learning_rate_scale(data_dir):
   spans = growing.schedule(_tiny(data_dir))
-  scale = growing._level_scale(spans, [1.0, 2.0, 4.0], updates_per_step=1)
+  scale = growing.level_lr_scale(spans, [1.0, 2.0, 4.0], updates_per_step=1)
   assert [float(scale(jnp.asarray(step))) for step in (0, 1, 2, 6, 7, 40)] == [1.0, 1.0, 2.0, 2.0, 4.0, 4.0]
 
 
