@@ -2,8 +2,8 @@
 shuffle with a seed (a new order each epoch), batch, and put each batch on the mesh.
 
 Random access (TFDS `data_source` over array_record files, grain `MapDataset`) makes the position a
-single integer, the number of batches consumed, which the checkpoint stores: a resumed run reads
-exactly the batches the uninterrupted run would have read.
+single integer, the number of images consumed, which follows from the checkpoint's step (and, for ProGAN,
+the batch size of each stage): a resumed run reads exactly the batches the uninterrupted run would have read.
 """
 from __future__ import annotations
 
