@@ -34,6 +34,17 @@ def _sub_pixel_up(x: jax.Array, kernel: jax.Array, phase_taps, pad: tuple[int, i
 _TAPS_4X4 = (((0, 3), (1, 1)), ((1, 2), (2, 0)))
 
 
+def _kernel_layer(module: nn.Module, x: jax.Array, size: int,
+                  apply: Callable[[jax.Array, jax.Array], jax.Array]) -> jax.Array:
+  """The body of the reformulated convolution layers below: their [size, size, in, out] kernel (initialised
+  by module.kernel_init), `apply(x, kernel)`, and the bias if module.use_bias."""
+  kernel = module.param('kernel', module.kernel_init, (size, size, x.shape[-1], module.features)).astype(x.dtype)
+  y = apply(x, kernel)
+  if module.use_bias:
+    y = y + module.param('bias', nn.initializers.zeros, (module.features,)).astype(y.dtype)
+  return y
+
+
 class UpConv4x4(nn.Module):
   """PyTorch's ConvTranspose2d(kernel 4, stride 2, padding 1): doubles H and W (the DCGAN upsampler).
 
@@ -51,11 +62,7 @@ class UpConv4x4(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    kernel = self.param('kernel', self.kernel_init, (4, 4, x.shape[-1], self.features)).astype(x.dtype)
-    y = _sub_pixel_up(x, kernel, _TAPS_4X4, (1, 1))
-    if self.use_bias:
-      y = y + self.param('bias', nn.initializers.zeros, (self.features,)).astype(y.dtype)
-    return y
+    return _kernel_layer(self, x, 4, lambda x, kernel: _sub_pixel_up(x, kernel, _TAPS_4X4, (1, 1)))
 
 
 def down_conv_4x4(x: jax.Array, kernel: jax.Array) -> jax.Array:
@@ -85,11 +92,7 @@ class DownConv4x4(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    kernel = self.param('kernel', self.kernel_init, (4, 4, x.shape[-1], self.features)).astype(x.dtype)
-    y = down_conv_4x4(x, kernel)
-    if self.use_bias:
-      y = y + self.param('bias', nn.initializers.zeros, (self.features,)).astype(y.dtype)
-    return y
+    return _kernel_layer(self, x, 4, down_conv_4x4)
 
 
 # For a 3x3, stride-2, padding-1, output-padding-1 transposed convolution, from o = 2i - 1 + k: output row 2m
@@ -113,11 +116,7 @@ class UpConv3x3(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    kernel = self.param('kernel', self.kernel_init, (3, 3, x.shape[-1], self.features)).astype(x.dtype)
-    y = _sub_pixel_up(x, kernel, _TAPS_3X3, (0, 1))
-    if self.use_bias:
-      y = y + self.param('bias', nn.initializers.zeros, (self.features,)).astype(y.dtype)
-    return y
+    return _kernel_layer(self, x, 3, lambda x, kernel: _sub_pixel_up(x, kernel, _TAPS_3X3, (0, 1)))
 
 
 def pixel_shuffle(x: jax.Array, factor: int) -> jax.Array:

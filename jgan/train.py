@@ -109,6 +109,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, mesh: jax.sharding.Mesh
   game = runs.build_game(config)
   stages = game.stages or (Stage(0, config.train.batch_size, config.data.resolution),)
 
+  @functools.cache  # The first stage's dataset, opened below to check the data, is the one training reads.
   def dataset(stage: Stage, first_image: int):
     if game.translations:
       return pairs.make_translation_dataset(config.data, game.unpaired, stage.batch_size, game.sub_batches,

@@ -26,7 +26,7 @@ import optax
 from absl import app, flags, logging
 from PIL import Image, UnidentifiedImageError
 
-from jgan import equalized, models, runs
+from jgan import equalized, models, runs, sample
 from jgan.data import pipeline
 from jgan.errors import JganError
 from jgan.images import save_grid
@@ -74,9 +74,10 @@ def style_network(run: runs.Run) -> StyleNetwork:
 
 
 def copy_styles(ws_a: jax.Array, ws_b: jax.Array, first: int, stop: int | None) -> jax.Array:
-  """ws_a with the layers first..stop - 1 taken from ws_b (both [B, num_ws, w_dim])."""
-  layer = jnp.arange(ws_a.shape[1])[None, :, None]
-  return jnp.where((layer >= first) & (layer < (stop if stop is not None else ws_a.shape[1])), ws_b, ws_a)
+  """ws_a with the layers first..stop - 1 taken from ws_b (both [B, num_ws, w_dim]): two style-mixing
+  crossovers, into B at `first` and back to A at `stop`."""
+  inner = ws_b if stop is None else equalized.mix_styles(ws_b, ws_a, stop)
+  return equalized.mix_styles(ws_a, inner, first)
 
 
 def style_mixing_grid(net: StyleNetwork, w_a: jax.Array, w_b: jax.Array) -> tuple[np.ndarray, list[str]]:
@@ -104,8 +105,8 @@ def truncation_grid(net: StyleNetwork, w: jax.Array, psis: Sequence[float] = PSI
 
 def interpolation_grid(net: StyleNetwork, w0: jax.Array, w1: jax.Array, steps: int) -> np.ndarray:
   """Images [len(w0) * steps, ...]: row i goes straight from w0[i] to w1[i] in W."""
-  t = jnp.linspace(0.0, 1.0, steps)[None, :, None]
-  return np.asarray(net.synthesize(((1 - t) * w0[:, None] + t * w1[:, None]).reshape(-1, w0.shape[-1])))
+  path = jax.vmap(sample.lerp, in_axes=(0, 0, None))(w0, w1, jnp.linspace(0.0, 1.0, steps))
+  return np.asarray(net.synthesize(path.reshape(-1, w0.shape[-1])))
 
 
 def noise_regularizer(noise: Sequence[jax.Array]) -> jax.Array:
