@@ -21,7 +21,7 @@ from jgan.config import base_config
 from jgan.engine import init_state, train_step
 
 
-def make_config(loss: str, res: int, channels: int, width: int = 64):
+def make_config(loss: str, res: int, channels: int, width: int = 64, dtype: str = 'float32'):
   if loss == 'bce':
     config = base_config('dcgan', g_width=width, d_width=width, z_dim=100)
     config.gan.loss = 'non_saturating'  # BCE for D and G, as the twin's BCEWithLogitsLoss
@@ -32,6 +32,7 @@ def make_config(loss: str, res: int, channels: int, width: int = 64):
     config.optim.g.update(lr=1e-4, b1=0.0, b2=0.9)
     config.optim.d.update(lr=1e-4, b1=0.0, b2=0.9)
   config.data.resolution, config.data.channels = res, channels
+  config.model.compute_dtype = dtype
   return config
 
 
@@ -43,8 +44,9 @@ def peak_memory_mb() -> float:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # host process peak RSS
 
 
-def time_step(loss: str, res: int, channels: int, batch: int, steps: int, warmup: int, width: int) -> str:
-  config = make_config(loss, res, channels, width)
+def time_step(loss: str, res: int, channels: int, batch: int, steps: int, warmup: int, width: int,
+              dtype: str = 'float32') -> str:
+  config = make_config(loss, res, channels, width, dtype)
   game = adversarial.build_game(config, (res, res, channels))
   mesh = sharding.make_mesh()
   replicated = sharding.replicated(mesh)
@@ -71,7 +73,7 @@ def time_step(loss: str, res: int, channels: int, batch: int, steps: int, warmup
     times.append(time.perf_counter() - start)
   ms = statistics.median(times) * 1e3
   return (f'jax {jax.__version__} {jax.device_count()}x{jax.devices()[0].device_kind} res={res} nc={channels} '
-          f'batch={batch} width={width} loss={loss}: {ms:.1f} ms/step, {batch / ms * 1e3:.0f} img/s, '
+          f'batch={batch} width={width} loss={loss} {dtype}: {ms:.1f} ms/step, {batch / ms * 1e3:.0f} img/s, '
           f'first call (compile) {compile_s:.1f} s, peak memory {peak_memory_mb():.0f} MiB')
 
 
@@ -82,11 +84,13 @@ def main() -> None:
   parser.add_argument('--batch', type=int, default=64)
   parser.add_argument('--width', type=int, default=64, help='ngf = ndf (the twin uses 64)')
   parser.add_argument('--loss', choices=['bce', 'wgan-gp', 'both'], default='both')
+  parser.add_argument('--dtype', choices=['float32', 'bfloat16'], default='float32', help='model.compute_dtype')
   parser.add_argument('--steps', type=int, default=20)
   parser.add_argument('--warmup', type=int, default=3)
   args = parser.parse_args()
   for loss in (['bce', 'wgan-gp'] if args.loss == 'both' else [args.loss]):
-    print(time_step(loss, args.res, args.channels, args.batch, args.steps, args.warmup, args.width), flush=True)
+    print(time_step(loss, args.res, args.channels, args.batch, args.steps, args.warmup, args.width, args.dtype),
+          flush=True)
 
 
 if __name__ == '__main__':

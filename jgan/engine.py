@@ -176,14 +176,16 @@ def _update(game: Game, phase: Phase, step: jax.Array, carry, sub_batch: dict, r
   return (params, {**collections, **new_collections}, opt_state), metrics
 
 
-def train_step(game: Game, state: TrainState, batch: dict, active: tuple[bool, ...]) -> tuple[TrainState, dict]:
+def train_step(game: Game, state: TrainState, batch: dict, active: tuple[bool | jax.Array, ...]
+               ) -> tuple[TrainState, dict]:
   """One iteration: each active phase in order, then the EMA. Pure; jit with `active` static.
 
   Args:
     game: the family's players and phases.
     state: the full training state.
     batch: arrays with a leading axis of `game.sub_batches`; repeat i of a phase sees sub-batch i.
-    active: which phases run this iteration (`game.active_phases(step)`).
+    active: per phase, whether it runs this iteration (`game.active_phases(step)`): a Python bool, or a traced
+      boolean (`train_steps`), which runs the phase under lax.cond and gives zeros for its metrics when it is off.
   Returns:
     The new state and a dict of scalar metrics (averaged over a phase's repeats).
   """
@@ -194,16 +196,26 @@ def train_step(game: Game, state: TrainState, batch: dict, active: tuple[bool, .
   carry = (state.params, state.collections, state.opt_state)
   metrics = {}
   for index, phase in enumerate(game.phases):
-    if not active[index]:
+    traced = isinstance(active[index], jax.Array)
+    if not traced and not active[index]:
       continue
-    # Unrolled rather than lax.scan: XLA's CPU backend runs convolutions inside a while loop about 16x
-    # slower (measured: 952 vs 57 ms for a DCGAN step), and repeats are few (n_critic <= 5).
-    phase_metrics = []
-    for repeat in range(phase.repeats):
-      sub_batch = jax.tree.map(lambda x, r=repeat: x[r], batch)
-      carry, repeat_metrics = _update(game, phase, state.step, carry, sub_batch, sub_batch_rngs[repeat])
-      phase_metrics.append(repeat_metrics)
-    metrics.update(jax.tree.map(lambda *m: jnp.mean(jnp.stack(m)), *phase_metrics))
+
+    def run_phase(carry, phase=phase):
+      # Unrolled rather than lax.scan: XLA's CPU backend runs convolutions inside a while loop about 16x
+      # slower (measured: 952 vs 57 ms for a DCGAN step), and repeats are few (n_critic <= 5).
+      phase_metrics = []
+      for repeat in range(phase.repeats):
+        sub_batch = jax.tree.map(lambda x, r=repeat: x[r], batch)
+        carry, repeat_metrics = _update(game, phase, state.step, carry, sub_batch, sub_batch_rngs[repeat])
+        phase_metrics.append(repeat_metrics)
+      return carry, jax.tree.map(lambda *m: jnp.mean(jnp.stack(m)), *phase_metrics)
+
+    if not traced:
+      carry, phase_metrics = run_phase(carry)
+    else:
+      zeros = jax.tree.map(lambda m: jnp.zeros(m.shape, m.dtype), jax.eval_shape(run_phase, carry)[1])
+      carry, phase_metrics = jax.lax.cond(active[index], run_phase, lambda carry, zeros=zeros: (carry, zeros), carry)
+    metrics.update(phase_metrics)
   params, collections, opt_state = carry
   # Exponential moving average of weights (Karras et al. 2018; Yazici et al. 2019): a plain copy before
   # ema_start, then a decay warmed up as tf.train.ExponentialMovingAverage's num_updates does,
@@ -216,3 +228,33 @@ def train_step(game: Game, state: TrainState, batch: dict, active: tuple[bool, .
   new_state = state.replace(step=state.step + 1, params=params, collections=collections,
                             opt_state=opt_state, ema_params=ema_params)
   return new_state, metrics
+
+
+def train_steps(game: Game, state: TrainState, batches: tuple[dict, ...], actives: tuple[tuple[bool, ...], ...]
+                ) -> tuple[TrainState, dict]:
+  """len(batches) iterations in one call (lax.scan over `train_step`), for accelerators, where the host then
+  dispatches once per several iterations. Pure; jit with `actives` static. Not for XLA's CPU backend, which
+  runs convolutions inside a loop about 16x slower.
+
+  Args:
+    batches: one batch per iteration, as `train_step` takes it.
+    actives: one `game.active_phases(step)` per iteration. A phase active in some iterations and not others
+      runs under lax.cond; one active in none is left out.
+  Returns:
+    The state after the last iteration, and each phase's metrics from the last iteration it ran in, as a
+    sequence of `train_step` calls would leave them.
+  """
+  modes = []  # per phase: True (active in every iteration), False (in none) or None (traced)
+  for index in range(len(game.phases)):
+    flags = [active[index] for active in actives]
+    modes.append(True if all(flags) else None if any(flags) else False)
+
+  def iterate(state, inputs):
+    batch, flags = inputs
+    return train_step(game, state, batch, tuple(flags[i] if mode is None else mode for i, mode in enumerate(modes)))
+
+  stacked = jax.tree.map(lambda *x: jnp.stack(x), *batches)
+  state, metrics = jax.lax.scan(iterate, state, (stacked, jnp.asarray(actives, bool)))
+  last_run = {phase.name: max((i for i, active in enumerate(actives) if active[index]), default=None)
+              for index, phase in enumerate(game.phases)}
+  return state, {key: value[last_run[key.split('/')[0]]] for key, value in metrics.items()}

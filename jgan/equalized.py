@@ -61,8 +61,9 @@ class EqualizedConv(nn.Module):
 
 def pixel_norm(x: jax.Array, epsilon: float = 1e-8) -> jax.Array:
   """Pixelwise feature vector normalisation (Karras et al. 2018, eq. in Sec. 4.2): each pixel's feature
-  vector divided by its root mean square over the channels."""
-  return x * jax.lax.rsqrt(jnp.mean(jnp.square(x), axis=-1, keepdims=True) + epsilon)
+  vector divided by its root mean square over the channels (reduced in float32 whatever x's dtype)."""
+  mean_square = jnp.mean(jnp.square(x.astype(jnp.float32)), axis=-1, keepdims=True)
+  return x * jax.lax.rsqrt(mean_square + epsilon).astype(x.dtype)
 
 
 def minibatch_stddev(x: jax.Array, group_size: int = 4, num_features: int = 1) -> jax.Array:

@@ -140,10 +140,11 @@ class Maxout(nn.Module):
 
   features: int
   pieces: int
+  dtype: jnp.dtype | None = None
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    y = nn.Dense(self.features * self.pieces)(x)
+    y = nn.Dense(self.features * self.pieces, dtype=self.dtype)(x)
     return jnp.max(y.reshape(*y.shape[:-1], self.features, self.pieces), axis=-1)
 
 
@@ -159,19 +160,20 @@ def spectral(layer: nn.Module, enabled: bool) -> Callable[..., jax.Array]:
   return lambda x, train: sn(x, update_stats=train)
 
 
-def norm_layer(kind: str, train: bool) -> Callable[[jax.Array], jax.Array]:
+def norm_layer(kind: str, train: bool, dtype: jnp.dtype | None = None) -> Callable[[jax.Array], jax.Array]:
   """'batch' (statistics over the global batch, PyTorch's momentum 0.1), 'instance', 'layer', or 'none'.
 
   'instance' is PyTorch's InstanceNorm2d as pix2pix and CycleGAN use it (Ulyanov et al. 2016): per example
-  and channel, with no affine map and no running statistics, the same in training and evaluation.
+  and channel, with no affine map and no running statistics, the same in training and evaluation. `dtype`
+  is the output's; Flax reduces the statistics in float32 and keeps the running ones in float32 whatever it is.
   """
   if kind == 'batch':
-    return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+    return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=dtype,
                         scale_init=lambda k, s, d=jnp.float32: 1.0 + 0.02 * jax.random.normal(k, s, d))
   if kind == 'instance':
-    return nn.InstanceNorm(epsilon=1e-5, use_bias=False, use_scale=False)
+    return nn.InstanceNorm(epsilon=1e-5, use_bias=False, use_scale=False, dtype=dtype)
   if kind == 'layer':
-    return nn.LayerNorm()
+    return nn.LayerNorm(dtype=dtype)
   if kind == 'none':
     return lambda x: x
   raise ValueError(f"unknown normalisation {kind!r}: use 'batch', 'instance', 'layer' or 'none'")

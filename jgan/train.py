@@ -14,7 +14,7 @@ from jgan import config as config_lib
 from jgan import runs, sharding, translate
 from jgan.checkpoint import BestCheckpoint, Checkpointer
 from jgan.data import pairs, pipeline
-from jgan.engine import Game, Stage, TrainState, train_step
+from jgan.engine import Game, Stage, TrainState, train_step, train_steps
 from jgan.errors import JganError
 from jgan.images import save_grid
 from jgan.writer import MetricWriter
@@ -167,6 +167,8 @@ def _train(config, workdir, mesh, game, stages, dataset, checkpointer, best, wri
   # Compiled once per pattern of active phases and, for growing games, per stage (its batch shape).
   step_fn = jax.jit(functools.partial(train_step, game), static_argnums=2, donate_argnums=0,
                     out_shardings=(replicated, replicated))
+  steps_fn = jax.jit(functools.partial(train_steps, game), static_argnums=2, donate_argnums=0,
+                     out_shardings=(replicated, replicated))
   monitor = translate.TranslationMonitor(config, game) if game.translations else _GenerationMonitor(config, game)
 
   # Every process computes samples and scores (they are jitted over global arrays); process 0 writes.
@@ -194,6 +196,16 @@ def _train(config, workdir, mesh, game, stages, dataset, checkpointer, best, wri
     checkpointer.save(step, state, checkpoint_meta())
 
   start, total, train_cfg = int(state.step), config.train.steps, config.train
+
+  def call_length(step, stage_end):
+    """train.steps_per_call iterations from `step`, or 1 where a stage's end, a log line, samples or a
+    checkpoint fall before the last of them."""
+    n = train_cfg.steps_per_call
+    intervals = (train_cfg.log_every, train_cfg.sample_every, train_cfg.checkpoint_every)
+    inside = range(step + 1, step + n)  # the done counts before the call's last iteration
+    if n == 1 or step + n > stage_end or any(done % every == 0 for done in inside for every in intervals):
+      return 1
+    return n
   if start == 0:
     evaluate(0, 'untrained generator | ')
   metrics, recent_metrics, last_saved, position = {}, {}, start, start
@@ -206,19 +218,25 @@ def _train(config, workdir, mesh, game, stages, dataset, checkpointer, best, wri
       if stage.description and writer:
         print(f'step {position:>7d} | {stage.description}', flush=True)
       window_start, window_steps, housekeeping = None, 0, 0.0  # throughput excludes sampling and checkpoints
-      with pipeline.DeviceBatches(ds, position - stage.start, sharding.batch_sharding(mesh),
-                                  config.data.num_threads) as batches:
-        for step in range(position, stage_end):
-          state, step_metrics = step_fn(state, next(batches), game.active_phases(step))
+      with pipeline.DeviceBatches(ds, position - stage.start, sharding.batch_sharding(mesh), config.data.num_threads,
+                                  prefetch=max(2, train_cfg.steps_per_call)) as batches:
+        step = position
+        while step < stage_end:
+          n = call_length(step, stage_end)
+          if n == 1:
+            state, step_metrics = step_fn(state, next(batches), game.active_phases(step))
+          else:
+            state, step_metrics = steps_fn(state, tuple(next(batches) for _ in range(n)),
+                                           tuple(game.active_phases(s) for s in range(step, step + n)))
           # Each phase's latest metrics, so that lazy phases (every k steps) show although the logged step
           # may not run them; device arrays, no synchronisation.
           recent_metrics.update(step_metrics)
-          done = step + 1
-          if window_start is None:  # Time from the end of the first (compiling) step.
+          step = done = step + n
+          if window_start is None:  # Time from the end of the first (compiling) call.
             jax.block_until_ready(state.step)
             window_start = time.perf_counter()
           else:
-            window_steps += 1
+            window_steps += n
           if done % train_cfg.log_every == 0 or done == total or stop.signal_name:
             metrics = {k: float(v) for k, v in jax.device_get(recent_metrics).items()}  # The only sync.
             if not all(np.isfinite(v) for v in metrics.values()):

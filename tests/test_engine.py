@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jgan.engine import Game, Phase, init_state, train_step
+from jgan.engine import Game, Phase, init_state, train_step, train_steps
 
 
 def _toy_game(repeats=1, reg_every=1, ema_decay=0.0, ema_start=0, traces=None):
@@ -99,6 +99,29 @@ def test_step_compiles_once_across_iterations():
   for value in range(5):
     state, _ = step(state, _batch([float(value)]), (True, True))
   assert len(traces) == 1
+
+
+def test_several_iterations_in_one_call_equal_one_call_each():
+  # A lazy phase (every 2) is active in some of the scanned iterations: it runs under lax.cond there.
+  game = _toy_game(repeats=2, reg_every=2, ema_decay=0.9)
+  batches = [_batch([1.0 + i, -2.0 * i]) for i in range(5)]
+  state = init_state(game, jax.random.key(0))
+  single = []
+  for step, batch in enumerate(batches):
+    state, metrics = train_step(game, state, batch, game.active_phases(step))
+    single.append(metrics)
+  state_single = state
+
+  state = init_state(game, jax.random.key(0))
+  state, metrics = train_steps(game, state, tuple(batches[:2]), (game.active_phases(0), game.active_phases(1)))
+  # Each phase's metrics from the last iteration it ran in: reg ran in iteration 0 only.
+  np.testing.assert_allclose([metrics['fit/loss'], metrics['reg/loss']], [single[1]['fit/loss'], single[0]['reg/loss']],
+                             rtol=1e-6)
+  state, metrics = jax.jit(functools.partial(train_steps, game), static_argnums=2)(
+      state, tuple(batches[2:]), tuple(game.active_phases(s) for s in range(2, 5)))
+  assert int(state.step) == 5 and set(metrics) == set(single[4])
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), (state.params, state.ema_params, metrics),
+               (state_single.params, state_single.ema_params, single[4]))
 
 
 _EIGHT_VS_ONE = textwrap.dedent('''

@@ -49,6 +49,18 @@ def test_resumed_run_equals_the_uninterrupted_run(tiny_config, tmp_path):
     np.testing.assert_array_equal(a, b)
 
 
+def test_several_iterations_per_call_train_as_one_per_call(tiny_config, tmp_path):
+  tiny_config.train.update(steps=6, log_every=3, sample_every=6, checkpoint_every=6)
+  train.run(tiny_config, str(tmp_path / 'one'))
+  tiny_config.train.steps_per_call = 3  # two calls of three iterations
+  train.run(tiny_config, str(tmp_path / 'three'))
+  one, three = _metrics(tmp_path / 'one'), _metrics(tmp_path / 'three')
+  assert sorted(one) == sorted(three) == [3, 6]
+  for step in (3, 6):
+    np.testing.assert_allclose([three[step][k] for k in sorted(one[step])], [one[step][k] for k in sorted(one[step])],
+                               rtol=1e-4)
+
+
 def test_a_corrupt_checkpoint_is_named_in_one_line(tiny_config, tmp_path):
   train.run(tiny_config, str(tmp_path))
   for directory, _, names in os.walk(tmp_path / 'checkpoints' / '4'):

@@ -31,7 +31,6 @@ DEFAULTS = {
     'd_attention': (64,),
     'g_spectral_norm': True,
     'd_spectral_norm': True,
-    'compute_dtype': 'float32',  # or 'bfloat16' on GPU/TPU: parameters stay float32
 }
 # Channel multipliers of ch per block, from BigGAN-PyTorch's G_arch and D_arch.
 _G_CHANNELS = {32: (4, 4, 4, 4), 64: (16, 16, 8, 4, 2), 128: (16, 16, 8, 4, 2, 1),
@@ -55,8 +54,6 @@ def check(model_cfg, image_shape: tuple[int, int, int]) -> None:
   slots = len(_G_CHANNELS[height]) if model_cfg.hierarchical_z else 1
   if model_cfg.z_dim % slots:
     raise JganError(f'model.z_dim={model_cfg.z_dim} does not split into {slots} equal chunks: use a multiple')
-  if model_cfg.compute_dtype not in ('float32', 'bfloat16'):
-    raise JganError(f"model.compute_dtype must be 'float32' or 'bfloat16', not {model_cfg.compute_dtype!r}")
 
 
 def _conv(features: int, kernel: int, dtype, sn: bool, name: str | None = None):

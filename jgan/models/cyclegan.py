@@ -49,20 +49,23 @@ class Generator(nn.Module):
   g_width: int = 64
   res_blocks: int = 9
   norm: str = 'instance'
+  compute_dtype: str = 'float32'
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
     """x [B, H, W, C] -> images of the same shape in [-1, 1]; labels are unused."""
     bias = self.norm == 'instance'  # the reference's use_bias: BatchNorm's shift would make a bias redundant
+    dtype = self.compute_dtype  # UpConv3x3 computes in its input's dtype
     conv = lambda features, kernel, strides=1, padding='VALID', use_bias=bias: nn.Conv(
-        features, (kernel, kernel), strides=strides, padding=padding, use_bias=use_bias, kernel_init=_INIT)
-    norm_relu = lambda h: nn.relu(norm_layer(self.norm, train)(h))
-    x = norm_relu(conv(self.g_width, 7)(_reflect(x, 3)))
+        features, (kernel, kernel), strides=strides, padding=padding, use_bias=use_bias, kernel_init=_INIT, dtype=dtype)
+    norm = lambda h: norm_layer(self.norm, train, dtype)(h)
+    norm_relu = lambda h: nn.relu(norm(h))
+    x = norm_relu(conv(self.g_width, 7)(_reflect(x.astype(dtype), 3)))
     for mult in (2, 4):
       x = norm_relu(conv(self.g_width * mult, 3, strides=2, padding=((1, 1), (1, 1)))(x))
     for _ in range(self.res_blocks):
       h = norm_relu(conv(self.g_width * 4, 3)(_reflect(x, 1)))
-      x = x + norm_layer(self.norm, train)(conv(self.g_width * 4, 3)(_reflect(h, 1)))
+      x = x + norm(conv(self.g_width * 4, 3)(_reflect(h, 1)))
     for mult in (2, 1):
       x = norm_relu(UpConv3x3(self.g_width * mult, use_bias=bias, kernel_init=_INIT)(x))
-    return jnp.tanh(conv(self.image_shape[-1], 7, use_bias=True)(_reflect(x, 3)))
+    return jnp.tanh(conv(self.image_shape[-1], 7, use_bias=True)(_reflect(x, 3)).astype(jnp.float32))

@@ -46,18 +46,20 @@ class Generator(nn.Module):
   num_classes: int = 0
   g_width: int = 64
   g_norm: str = 'batch'
+  compute_dtype: str = 'float32'
 
   @nn.compact
   def __call__(self, z: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
     z = with_one_hot(z, labels, self.num_classes)
     ups = _num_upsamplings(self.image_shape[0])
     channels = self.g_width * 8
-    x = nn.Dense(4 * 4 * channels, use_bias=False, kernel_init=_INIT)(z).reshape(-1, 4, 4, channels)
-    x = nn.relu(norm_layer(self.g_norm, train)(x))
+    dtype = self.compute_dtype  # UpConv4x4 computes in its input's dtype
+    x = nn.Dense(4 * 4 * channels, use_bias=False, kernel_init=_INIT, dtype=dtype)(z).reshape(-1, 4, 4, channels)
+    x = nn.relu(norm_layer(self.g_norm, train, dtype)(x))
     for _ in range(ups - 1):
       channels //= 2
-      x = nn.relu(norm_layer(self.g_norm, train)(UpConv4x4(channels)(x)))
-    return jnp.tanh(UpConv4x4(self.image_shape[-1])(x))
+      x = nn.relu(norm_layer(self.g_norm, train, dtype)(UpConv4x4(channels)(x)))
+    return jnp.tanh(UpConv4x4(self.image_shape[-1])(x).astype(jnp.float32))
 
 
 class Discriminator(nn.Module):
@@ -66,9 +68,12 @@ class Discriminator(nn.Module):
   d_width: int = 64
   d_norm: str = 'batch'
   spectral_norm: bool = False
+  compute_dtype: str = 'float32'
 
   @nn.compact
   def __call__(self, images: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
+    dtype = self.compute_dtype  # DownConv4x4 computes in its input's dtype
+    images = images.astype(dtype)
     if self.num_classes and labels is not None:
       planes = jnp.broadcast_to(jax.nn.one_hot(labels, self.num_classes, dtype=images.dtype)[:, None, None, :],
                                 (*images.shape[:3], self.num_classes))
@@ -81,6 +86,6 @@ class Discriminator(nn.Module):
     channels = self.d_width
     for _ in range(_num_upsamplings(self.image_shape[0]) - 1):
       channels *= 2
-      x = nn.leaky_relu(norm_layer(self.d_norm, train)(down(channels, x)), 0.2)
-    last = nn.Conv(1, (4, 4), padding='VALID', use_bias=False, kernel_init=_INIT)  # 4x4 -> 1x1
-    return spectral(last, self.spectral_norm)(x, train).reshape(-1)
+      x = nn.leaky_relu(norm_layer(self.d_norm, train, dtype)(down(channels, x)), 0.2)
+    last = nn.Conv(1, (4, 4), padding='VALID', use_bias=False, kernel_init=_INIT, dtype=dtype)  # 4x4 -> 1x1
+    return spectral(last, self.spectral_norm)(x, train).reshape(-1).astype(jnp.float32)

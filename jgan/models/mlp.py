@@ -32,15 +32,16 @@ class Generator(nn.Module):
   image_shape: tuple[int, int, int]
   num_classes: int = 0
   g_hidden: tuple[int, ...] = (1200, 1200)
+  compute_dtype: str = 'float32'
 
   @nn.compact
   def __call__(self, z: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
     del train
     x = with_one_hot(z, labels, self.num_classes)
     for width in self.g_hidden:
-      x = nn.relu(nn.Dense(width)(x))
+      x = nn.relu(nn.Dense(width, dtype=self.compute_dtype)(x))
     # tanh rather than the paper's sigmoid: jgan scales every dataset to [-1, 1].
-    x = jnp.tanh(nn.Dense(math.prod(self.image_shape))(x))
+    x = jnp.tanh(nn.Dense(math.prod(self.image_shape), dtype=self.compute_dtype)(x).astype(jnp.float32))
     return x.reshape(z.shape[0], *self.image_shape)
 
 
@@ -51,12 +52,13 @@ class Discriminator(nn.Module):
   d_pieces: int = 5
   d_input_dropout: float = 0.2
   d_dropout: float = 0.5
+  compute_dtype: str = 'float32'
 
   @nn.compact
   def __call__(self, images: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
     x = with_one_hot(images.reshape(images.shape[0], -1), labels, self.num_classes)
     x = nn.Dropout(self.d_input_dropout, deterministic=not train)(x)
     for width in self.d_hidden:
-      x = nn.Dropout(self.d_dropout, deterministic=not train)(Maxout(width, self.d_pieces)(x))
-    return nn.Dense(1)(x)[:, 0]
+      x = nn.Dropout(self.d_dropout, deterministic=not train)(Maxout(width, self.d_pieces, self.compute_dtype)(x))
+    return nn.Dense(1, dtype=self.compute_dtype)(x)[:, 0].astype(jnp.float32)
 

@@ -52,30 +52,32 @@ class Generator(nn.Module):
   g_width: int = 64
   norm: str = 'batch'
   dropout: float = 0.5
+  compute_dtype: str = 'float32'
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
     """x [B, H, W, input_channels] -> images [B, H, W, image_shape[-1]] in [-1, 1]; labels are unused."""
+    dtype = self.compute_dtype  # UpConv4x4 computes in its input's dtype
     depth = int(math.log2(self.image_shape[0]))
     widths = [self.g_width * min(2 ** i, 8) for i in range(depth)]
     bias = self.norm == 'instance'
     skips = []
     for i, width in enumerate(widths):
-      x = nn.Conv(width, (4, 4), strides=2, padding=_PAD, use_bias=bias, kernel_init=_INIT)(x)
+      x = nn.Conv(width, (4, 4), strides=2, padding=_PAD, use_bias=bias, kernel_init=_INIT, dtype=dtype)(x)
       if i == depth - 1:
         break
       if i > 0:
-        x = norm_layer(self.norm, train)(x)
+        x = norm_layer(self.norm, train, dtype)(x)
       # The reference's in-place LeakyReLU also rewrites the skip; the decoder's ReLU on it makes that moot.
       skips.append(x)
       x = nn.leaky_relu(x, 0.2)
     for i in reversed(range(1, depth)):  # the up path of the block whose down convolution was layer i
       x = UpConv4x4(widths[i - 1], use_bias=bias, kernel_init=_INIT)(nn.relu(x))
-      x = norm_layer(self.norm, train)(x)
+      x = norm_layer(self.norm, train, dtype)(x)
       if 4 <= i < depth - 1:  # the reference's num_downs - 5 blocks with use_dropout
         x = nn.Dropout(self.dropout, deterministic=not train)(x)
       x = jnp.concatenate([skips[i - 1], x], axis=-1)
-    return jnp.tanh(UpConv4x4(self.image_shape[-1], use_bias=True, kernel_init=_INIT)(nn.relu(x)))
+    return jnp.tanh(UpConv4x4(self.image_shape[-1], use_bias=True, kernel_init=_INIT)(nn.relu(x)).astype(jnp.float32))
 
 
 def layer_stack(d_layers: int) -> list[tuple[int, int]]:
@@ -96,6 +98,7 @@ class Discriminator(nn.Module):
   d_width: int = 64
   norm: str = 'batch'
   d_layers: int = 3
+  compute_dtype: str = 'float32'
 
   @nn.compact
   def __call__(self, images: jax.Array, condition: jax.Array | None = None, train: bool = True) -> jax.Array:
@@ -106,9 +109,9 @@ class Discriminator(nn.Module):
     for n, ((kernel, stride), width) in enumerate(zip(stack, widths, strict=True)):
       inner = 0 < n < len(stack) - 1
       x = nn.Conv(width, (kernel, kernel), strides=stride, padding=_PAD, use_bias=not inner or self.norm == 'instance',
-                  kernel_init=_INIT)(x)
+                  kernel_init=_INIT, dtype=self.compute_dtype)(x)
       if inner:
-        x = norm_layer(self.norm, train)(x)
+        x = norm_layer(self.norm, train, self.compute_dtype)(x)
       if n < len(stack) - 1:
         x = nn.leaky_relu(x, 0.2)
-    return x[..., 0]
+    return x[..., 0].astype(jnp.float32)

@@ -77,6 +77,7 @@ def _fade(old: Callable[[], jax.Array], new: jax.Array, alpha: float | jax.Array
   (the stable phases, and fixed-resolution use) skips computing `old`."""
   if isinstance(alpha, (int, float)) and alpha == 1:
     return new
+  alpha = jnp.asarray(alpha).astype(new.dtype)  # a float32 alpha would promote bfloat16 activations
   return (1 - alpha) * old() + alpha * new
 
 
@@ -104,7 +105,8 @@ class _GBlock(nn.Module):
     if self.first:
       # The reference's gain sqrt(2) / 4 (from the original Theano code) on the 16 outputs per channel.
       x = EqualizedDense(16 * self.features, gain=_GAIN / 4, use_bias=False, name='dense')(pixel_norm(x))
-      x = act(x.reshape(-1, 4, 4, self.features) + self.param('bias', nn.initializers.zeros, (self.features,)))
+      bias = self.param('bias', nn.initializers.zeros, (self.features,)).astype(x.dtype)
+      x = act(x.reshape(-1, 4, 4, self.features) + bias)
       return act(EqualizedConv(self.features, 3, gain=_GAIN, name='conv')(x))
     x = act(EqualizedConv(self.features, 3, gain=_GAIN, name='conv0')(upsample(x)))
     return act(EqualizedConv(self.features, 3, gain=_GAIN, name='conv1')(x))
@@ -115,6 +117,7 @@ class Generator(nn.Module):
   z_dim: int = 512
   fmap_base: int = 8192
   fmap_max: int = 512
+  compute_dtype: str = 'float32'  # the equalised layers compute in their input's dtype
 
   @nn.compact
   def __call__(self, z: jax.Array, labels: jax.Array | None = None, train: bool = True, *,
@@ -128,7 +131,7 @@ class Generator(nn.Module):
     nf = lambda lv: num_features(lv + 1, self.fmap_base, self.fmap_max)
     to_rgb = [EqualizedConv(self.image_shape[-1], 1, name=f'to_rgb_{lv}') for lv in range(level + 1)]
     features = []
-    x = z
+    x = z.astype(self.compute_dtype)
     for lv in range(level + 1):
       x = _GBlock(nf(lv), first=lv == 0, name=f'block_{lv}')(x)
       features.append(x)
@@ -136,9 +139,9 @@ class Generator(nn.Module):
       for lv in range(level):
         to_rgb[lv](features[lv])
     images = to_rgb[level](x)
-    if level == 0:
-      return images
-    return _fade(lambda: upsample(to_rgb[level - 1](features[level - 1])), images, alpha)
+    if level > 0:
+      images = _fade(lambda: upsample(to_rgb[level - 1](features[level - 1])), images, alpha)
+    return images.astype(jnp.float32)
 
 
 class _DBlock(nn.Module):
@@ -158,6 +161,7 @@ class Discriminator(nn.Module):
   fmap_base: int = 8192
   fmap_max: int = 512
   mbstd_group: int = 4
+  compute_dtype: str = 'float32'  # the equalised layers compute in their input's dtype
 
   @nn.compact
   def __call__(self, images: jax.Array, labels: jax.Array | None = None, train: bool = True, *,
@@ -169,6 +173,7 @@ class Discriminator(nn.Module):
     if images.shape[1:3] != (resolution(level),) * 2:
       raise ValueError(f'level {level} takes {resolution(level)}x{resolution(level)} images, not '
                        f'{images.shape[1]}x{images.shape[2]}')
+    images = images.astype(self.compute_dtype)
     nf = lambda lv: num_features(lv + 1, self.fmap_base, self.fmap_max)
     from_rgb = [EqualizedConv(nf(lv), 1, gain=_GAIN, name=f'from_rgb_{lv}') for lv in range(level + 1)]
     features = lambda lv, x: nn.leaky_relu(from_rgb[lv](x), 0.2)
@@ -186,4 +191,4 @@ class Discriminator(nn.Module):
     x = nn.leaky_relu(EqualizedConv(nf(0), 3, gain=_GAIN, name='conv')(x), 0.2)
     x = nn.leaky_relu(EqualizedDense(num_features(0, self.fmap_base, self.fmap_max), gain=_GAIN,
                                      name='dense0')(x.reshape(x.shape[0], -1)), 0.2)
-    return EqualizedDense(1, name='dense1')(x)[:, 0]
+    return EqualizedDense(1, name='dense1')(x)[:, 0].astype(jnp.float32)

@@ -19,7 +19,6 @@ DEFAULTS = {
     'd_attention': (),
     'g_spectral_norm': False,
     'd_spectral_norm': True,
-    'compute_dtype': 'float32',
 }
 
 __all__ = ['DEFAULTS', 'Discriminator', 'Generator', 'check']

@@ -59,23 +59,27 @@ class Generator(nn.Module):
   g_width: int = 64
   res_blocks: int = 16
   bicubic_residual: bool = False
+  compute_dtype: str = 'float32'
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
     """x [B, H / scale, W / scale, C] -> images [B, H, W, C] in [-1, 1]; labels are unused."""
-    conv3 = lambda features: nn.Conv(features, (3, 3), padding=_PAD, use_bias=False)
+    dtype = self.compute_dtype
+    conv3 = lambda features: nn.Conv(features, (3, 3), padding=_PAD, use_bias=False, dtype=dtype)
+    batch_norm = lambda h: norm_layer('batch', train, dtype)(h)
     low = x
-    x = _prelu()(nn.Conv(self.g_width, (9, 9), padding=((4, 4), (4, 4)))(x))
+    x = _prelu()(nn.Conv(self.g_width, (9, 9), padding=((4, 4), (4, 4)), dtype=dtype)(x))
     skip = x
     for _ in range(self.res_blocks):
-      h = _prelu()(norm_layer('batch', train)(conv3(self.g_width)(x)))
-      x = x + norm_layer('batch', train)(conv3(self.g_width)(h))
-    x = skip + norm_layer('batch', train)(conv3(self.g_width)(x))
+      h = _prelu()(batch_norm(conv3(self.g_width)(x)))
+      x = x + batch_norm(conv3(self.g_width)(h))
+    x = skip + batch_norm(conv3(self.g_width)(x))
     for _ in range(int(math.log2(self.scale))):
-      x = _prelu()(pixel_shuffle(nn.Conv(4 * self.g_width, (3, 3), padding=_PAD)(x), 2))
+      x = _prelu()(pixel_shuffle(nn.Conv(4 * self.g_width, (3, 3), padding=_PAD, dtype=dtype)(x), 2))
     # A residual starts at zero, so that G starts as the bicubic upsampling it refines.
     init = nn.initializers.zeros if self.bicubic_residual else nn.initializers.lecun_normal()
-    out = nn.Conv(self.image_shape[-1], (9, 9), padding=((4, 4), (4, 4)), kernel_init=init)(x)
+    out = nn.Conv(self.image_shape[-1], (9, 9), padding=((4, 4), (4, 4)), kernel_init=init, dtype=dtype)(x)
+    out = out.astype(jnp.float32)
     if self.bicubic_residual:
       return jax.image.resize(low, (*x.shape[:3], self.image_shape[-1]), 'bicubic') + out
     return jnp.tanh(out)
@@ -85,13 +89,15 @@ class Discriminator(nn.Module):
   image_shape: tuple[int, int, int]
   d_width: int = 64
   d_dense: int = 1024
+  compute_dtype: str = 'float32'
 
   @nn.compact
   def __call__(self, images: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
     """images [B, H, W, C] -> logits [B]; labels are unused."""
-    x = nn.leaky_relu(nn.Conv(self.d_width, (3, 3), padding=_PAD)(images), 0.2)
+    dtype = self.compute_dtype
+    x = nn.leaky_relu(nn.Conv(self.d_width, (3, 3), padding=_PAD, dtype=dtype)(images), 0.2)
     for mult, stride in ((1, 2), (2, 1), (2, 2), (4, 1), (4, 2), (8, 1), (8, 2)):
-      x = nn.Conv(self.d_width * mult, (3, 3), strides=stride, padding=_PAD, use_bias=False)(x)
-      x = nn.leaky_relu(norm_layer('batch', train)(x), 0.2)
-    x = nn.leaky_relu(nn.Dense(self.d_dense)(x.reshape(x.shape[0], -1)), 0.2)
-    return nn.Dense(1)(x)[:, 0]
+      x = nn.Conv(self.d_width * mult, (3, 3), strides=stride, padding=_PAD, use_bias=False, dtype=dtype)(x)
+      x = nn.leaky_relu(norm_layer('batch', train, dtype)(x), 0.2)
+    x = nn.leaky_relu(nn.Dense(self.d_dense, dtype=dtype)(x.reshape(x.shape[0], -1)), 0.2)
+    return nn.Dense(1, dtype=dtype)(x)[:, 0].astype(jnp.float32)

@@ -88,13 +88,13 @@ class StyleLayer(nn.Module):
     if noise is None and noise_mode == 'random':
       noise = jax.random.normal(self.make_rng('noise'), (*x.shape[:3], 1), x.dtype)
     if noise is not None:
-      x = x + noise * noise_scale.astype(x.dtype)
+      x = x + noise.astype(x.dtype) * noise_scale.astype(x.dtype)
     x = nn.leaky_relu(x + self.param('bias', nn.initializers.zeros, (self.features,)).astype(x.dtype), 0.2)
     return AdaIN(name='adain')(x, w)
 
 
 class Synthesis(nn.Module):
-  """The synthesis network g: ws [B, num_ws, w_dim] -> images."""
+  """The synthesis network g: ws [B, num_ws, w_dim] -> images (float32), computed in the dtype of ws."""
 
   image_shape: tuple[int, int, int]
   fmap_base: int = 8192
@@ -113,7 +113,7 @@ class Synthesis(nn.Module):
       i = 2 * level
       x = StyleLayer(nf(level), name=f'layer_{i}')(upsample(x), ws[:, i], noise_mode, noise[i])
       x = StyleLayer(nf(level), name=f'layer_{i + 1}')(x, ws[:, i + 1], noise_mode, noise[i + 1])
-    return EqualizedConv(self.image_shape[-1], 1, name='to_rgb')(x)
+    return EqualizedConv(self.image_shape[-1], 1, name='to_rgb')(x).astype(jnp.float32)
 
 
 class Generator(nn.Module):
@@ -123,6 +123,7 @@ class Generator(nn.Module):
   mapping_layers: int = 8
   fmap_base: int = 8192
   fmap_max: int = 512
+  compute_dtype: str = 'float32'  # of the synthesis network; the small mapping network stays float32
 
   def setup(self) -> None:
     self.mapping = MappingNetwork(self.w_dim, self.mapping_layers)
@@ -144,4 +145,4 @@ class Generator(nn.Module):
     if ws is None:
       w = self.map(z)
       ws = jnp.broadcast_to(w[:, None, :], (w.shape[0], num_ws(self.image_shape[0]), w.shape[-1]))
-    return self.synthesis(ws, noise_mode, noise)
+    return self.synthesis(ws.astype(self.compute_dtype), noise_mode, noise)

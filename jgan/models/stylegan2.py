@@ -40,6 +40,7 @@ DEFAULTS = {
     'mbstd_group': 4,  # D's minibatch standard-deviation groups; the batch must divide by min(group, batch)
     # Mixed precision as the reference's num_fp16_res / conv_clamp (4 and 256 in its configs), in bfloat16:
     'num_bf16_res': 0,  # the highest resolutions of G and D (at least 8x8) computed in bfloat16; 0: float32
+    # (model.compute_dtype = 'bfloat16', every family's switch, computes all of them, from 8x8, in bfloat16)
     'conv_clamp': 0.0,  # clamp every convolution's activations to [-c, c]; 0: no clamping
 }
 NOISE_MODES = ('random', 'const')
@@ -64,6 +65,11 @@ def num_ws(resolution: int) -> int:
 def noise_sides(resolution: int) -> list[int]:
   """The side of each synthesis layer's noise image, in order: one layer at 4x4, two at each higher size."""
   return [4] + [4 * 2 ** i for i in range(1, int(math.log2(resolution)) - 1) for _ in range(2)]
+
+
+def bf16_resolutions(num_bf16_res: int, compute_dtype: str, resolution: int) -> int:
+  """The number of resolutions computed in bfloat16: num_bf16_res, or all of them with compute_dtype bfloat16."""
+  return int(math.log2(resolution)) if compute_dtype == 'bfloat16' else num_bf16_res
 
 
 def block_dtype(resolution: int, final_resolution: int, num_bf16_res: int) -> jnp.dtype:
@@ -264,11 +270,13 @@ class Generator(nn.Module):
   channel_max: int = 512
   num_bf16_res: int = 0
   conv_clamp: float = 0.0
+  compute_dtype: str = 'float32'
 
   def setup(self):
     self.mapping = MappingNetwork(self.w_dim, self.mapping_layers)
+    bf16_res = bf16_resolutions(self.num_bf16_res, self.compute_dtype, self.image_shape[0])
     self.synthesis = SynthesisNetwork(self.image_shape[0], self.image_shape[-1], self.channel_base,
-                                      self.channel_max, self.num_bf16_res, self.conv_clamp)
+                                      self.channel_max, bf16_res, self.conv_clamp)
 
   def map(self, z: jax.Array) -> jax.Array:
     if z.shape[-1] != self.z_dim:
@@ -316,6 +324,7 @@ class Discriminator(nn.Module):
   mbstd_group: int = 4
   num_bf16_res: int = 0
   conv_clamp: float = 0.0
+  compute_dtype: str = 'float32'
 
   @nn.compact
   def __call__(self, images: jax.Array, labels: jax.Array | None = None, train: bool = True) -> jax.Array:
@@ -323,10 +332,11 @@ class Discriminator(nn.Module):
     channels = lambda r: _channels(r, self.channel_base, self.channel_max)
     act = lambda y: _clamp(leaky_relu_gain(y), self.conv_clamp)
     r = self.image_shape[0]
-    x = images.astype(block_dtype(r, r, self.num_bf16_res))
+    bf16_res = bf16_resolutions(self.num_bf16_res, self.compute_dtype, r)
+    x = images.astype(block_dtype(r, r, bf16_res))
     x = act(EqualizedConv(channels(r), kernel_size=1, name=f'b{r}_fromrgb')(x))
     while r > 4:
-      x = x.astype(block_dtype(r, self.image_shape[0], self.num_bf16_res))
+      x = x.astype(block_dtype(r, self.image_shape[0], bf16_res))
       skip = EqualizedConv(channels(r // 2), kernel_size=1, use_bias=False, name=f'b{r}_skip')(fir_downsample_2x(x))
       x = act(EqualizedConv(channels(r), name=f'b{r}_conv0')(x))
       x = act(DownConv(channels(r // 2), name=f'b{r}_conv1')(x))
