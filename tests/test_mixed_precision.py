@@ -99,14 +99,14 @@ def test_an_unknown_compute_dtype_is_named(data_dir):
 
 def test_a_bfloat16_digits_run_learns(tmp_path, data_dir):
   # Measured here (2-core CPU): the digits Frechet distance of the default DCGAN in bfloat16 falls from 1788
-  # (untrained) to 75 after 400 steps, as in float32 (80). Demand a 10x improvement.
+  # (untrained) to 66 after 500 steps, as in float32 (66). Demand a 10x improvement.
   config = load_file(os.path.join(ROOT, 'configs', 'dcgan_digits.py'))
   config.data.data_dir = data_dir
   config.model.compute_dtype = 'bfloat16'
-  config.train.update(steps=400, log_every=100, sample_every=400, checkpoint_every=400)
+  config.train.update(steps=500, log_every=100, sample_every=500, checkpoint_every=500)
   metrics = train.run(config, str(tmp_path))
   assert all(np.isfinite(v) for v in metrics.values())
   with open(tmp_path / 'metrics.jsonl') as f:
     fd = {row['step']: row['eval/digits_fd'] for row in map(json.loads, f) if 'eval/digits_fd' in row}
-  print(f'bfloat16 digits FD: untrained {fd[0]:.1f}, after 400 steps {fd[400]:.1f}')
-  assert fd[400] < fd[0] / 10, fd
+  print(f'bfloat16 digits FD: untrained {fd[0]:.1f}, after 500 steps {fd[500]:.1f}')
+  assert fd[500] < fd[0] / 10, fd
