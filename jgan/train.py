@@ -206,6 +206,7 @@ def _train(config, workdir, mesh, game, stages, dataset, checkpointer, best, wri
     if n == 1 or step + n > stage_end or any(done % every == 0 for done in inside for every in intervals):
       return 1
     return n
+
   if start == 0:
     evaluate(0, 'untrained generator | ')
   metrics, recent_metrics, last_saved, position = {}, {}, start, start
