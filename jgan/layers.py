@@ -1,6 +1,7 @@
 """Layers shared by the model families."""
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import flax.linen as nn
@@ -28,13 +29,43 @@ def _sub_pixel_up(x: jax.Array, kernel: jax.Array, phase_taps, pad: int) -> jax.
   batch, height, width, channels = x.shape
   size, features = kernel.shape[0], kernel.shape[-1]
   taps = x.reshape(-1, channels) @ kernel.transpose(2, 0, 1, 3).reshape(channels, size * size * features)
-  taps = taps.reshape(batch, height, width, size, size, features)
+  return _phase_sums(taps.reshape(batch, height, width, size, size, features), phase_taps, pad)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
+def _phase_sums(taps: jax.Array, phase_taps, pad: int) -> jax.Array:
+  """[B, H, W, k, k, C] contributions -> the [B, 2H, 2W, C] output of `_sub_pixel_up`.
+
+  A linear map with a hand-written adjoint: JAX would transpose each tap's slice into a zero-padded copy of the
+  whole [B, H, W, k, k, C] tensor and add the k * k copies (about 2x slower for DCGAN's generator backward on
+  XLA's CPU backend); each tap's gradient is one shifted slice of one output phase, so the adjoint stacks them.
+  """
+  batch, height, width, _, _, features = taps.shape
   rows = []
   for row_taps in phase_taps:
     cols = [sum(_shifted(taps[:, :, :, kr, kc], r - pad, c - pad) for r, kr in row_taps for c, kc in col_taps)
             for col_taps in phase_taps]
     rows.append(jnp.stack(cols, axis=3))  # [B, H, W, 2 (b), C]
   return jnp.stack(rows, axis=2).reshape(batch, 2 * height, 2 * width, features)  # [B, H, 2 (a), W, 2, C]
+
+
+def _phase_sums_forward(taps: jax.Array, phase_taps, pad: int):
+  return _phase_sums(taps, phase_taps, pad), taps.shape[3]
+
+
+def _phase_sums_adjoint(phase_taps, pad: int, size: int, cotangent: jax.Array) -> tuple[jax.Array]:
+  batch, height, width, features = cotangent.shape
+  phases = cotangent.reshape(batch, height // 2, 2, width // 2, 2, features)
+  # Each kernel row serves one output row phase (stride 2), so every tap is written once.
+  tap_gradients = {(kr, kc): _shifted(phases[:, :, a, :, b], pad - r, pad - c)
+                   for a, row_taps in enumerate(phase_taps) for r, kr in row_taps
+                   for b, col_taps in enumerate(phase_taps) for c, kc in col_taps}
+  zero = jnp.zeros_like(phases[:, :, 0, :, 0])
+  return (jnp.stack([jnp.stack([tap_gradients.get((kr, kc), zero) for kc in range(size)], axis=3)
+                     for kr in range(size)], axis=3),)
+
+
+_phase_sums.defvjp(_phase_sums_forward, _phase_sums_adjoint)
 
 
 # For a 4x4, stride-2, padding-1 transposed convolution, from o = 2i - 1 + k: output row 2m receives input
@@ -170,16 +201,58 @@ def spectral(layer: nn.Module, enabled: bool) -> Callable[..., jax.Array]:
   return lambda x, train: sn(x, update_stats=train)
 
 
+class BatchNorm(nn.Module):
+  """Batch normalisation (Ioffe and Szegedy 2015) with Flax's variables ('scale', 'bias'; 'batch_stats' mean and
+  var) and arithmetic, y = (x - mean) * (scale / sqrt(var + eps)) + bias, statistics over every axis but the last.
+
+  Unlike nn.BatchNorm it keeps the per-channel statistics as vectors rather than [1, 1, 1, C] arrays. XLA then
+  simplifies the generator's forward pass identically in the D phase and under the G phase's gradient and
+  computes it once per iteration (nn.BatchNorm's reshapes defeat that: the BCE DCGAN step at 32x32 computed
+  every upsampling layer twice).
+  """
+
+  use_running_average: bool
+  momentum: float = 0.9  # PyTorch's 0.1
+  epsilon: float = 1e-5
+  use_scale: bool = True
+  use_bias: bool = True
+  dtype: jnp.dtype | None = None
+  scale_init: Callable[..., jax.Array] = nn.initializers.ones
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    features = x.shape[-1]
+    running_mean = self.variable('batch_stats', 'mean', jnp.zeros, (features,), jnp.float32)
+    running_var = self.variable('batch_stats', 'var', jnp.ones, (features,), jnp.float32)
+    x32 = x.astype(jnp.float32)
+    if self.use_running_average:
+      mean, var = running_mean.value, running_var.value
+    else:
+      axes = tuple(range(x.ndim - 1))
+      mean = jnp.mean(x32, axes)
+      var = jnp.maximum(jnp.mean(jnp.square(x32), axes) - jnp.square(mean), 0.0)  # Flax's fast variance
+      if not self.is_initializing():
+        running_mean.value = self.momentum * running_mean.value + (1.0 - self.momentum) * mean
+        running_var.value = self.momentum * running_var.value + (1.0 - self.momentum) * var
+    multiplier = jax.lax.rsqrt(var + self.epsilon)
+    if self.use_scale:
+      multiplier = multiplier * self.param('scale', self.scale_init, (features,), jnp.float32)
+    y = (x32 - mean) * multiplier
+    if self.use_bias:
+      y = y + self.param('bias', nn.initializers.zeros, (features,), jnp.float32)
+    return y.astype(self.dtype or x.dtype)
+
+
 def norm_layer(kind: str, train: bool, dtype: jnp.dtype | None = None) -> Callable[[jax.Array], jax.Array]:
   """'batch' (statistics over the global batch, PyTorch's momentum 0.1), 'instance', 'layer', or 'none'.
 
   'instance' is PyTorch's InstanceNorm2d as pix2pix and CycleGAN use it (Ulyanov et al. 2016): per example
   and channel, with no affine map and no running statistics, the same in training and evaluation. `dtype`
-  is the output's; Flax reduces the statistics in float32 and keeps the running ones in float32 whatever it is.
+  is the output's; BatchNorm reduces the statistics in float32 and keeps the running ones in float32 whatever it is.
   """
   if kind == 'batch':
-    return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=dtype,
-                        scale_init=lambda k, s, d=jnp.float32: 1.0 + 0.02 * jax.random.normal(k, s, d))
+    return BatchNorm(use_running_average=not train, dtype=dtype,
+                     scale_init=lambda k, s, d=jnp.float32: 1.0 + 0.02 * jax.random.normal(k, s, d))
   if kind == 'instance':
     return nn.InstanceNorm(epsilon=1e-5, use_bias=False, use_scale=False, dtype=dtype)
   if kind == 'layer':
@@ -207,8 +280,8 @@ class ConditionalBatchNorm(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, condition: jax.Array, train: bool) -> jax.Array:
     features = x.shape[-1]
-    x = nn.BatchNorm(use_running_average=not train, momentum=self.momentum, epsilon=self.epsilon,
-                     use_bias=False, use_scale=False, dtype=self.dtype)(x)
+    x = BatchNorm(use_running_average=not train, momentum=self.momentum, epsilon=self.epsilon,
+                  use_bias=False, use_scale=False, dtype=self.dtype)(x)
     if self.num_classes:
       gain = nn.Embed(self.num_classes, features, embedding_init=nn.initializers.ones, name='gain')(condition)
       bias = nn.Embed(self.num_classes, features, embedding_init=nn.initializers.zeros, name='bias')(condition)

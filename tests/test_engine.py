@@ -211,3 +211,27 @@ def test_accumulation_normalises_each_micro_batch_and_updates_running_stats_in_o
     grads.append(jax.tree.map(lambda a, b: (a - b) / 0.1, state.params['w'], moved.params['w']))
   expected = jax.tree.map(lambda p, a, b: p - 0.1 * (a + b) / 2, state.params['w'], *grads)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), new_state.params['w'], expected)
+
+
+def test_dcgan_step_computes_the_generator_forward_pass_once():
+  # The D and G phases draw the same latents, so XLA can compute G's forward pass once per iteration (PyTorch's
+  # DCGAN reuses one fake batch the same way); it does only if both phases' G graphs simplify identically.
+  from jgan import adversarial
+  from jgan.config import base_config
+  config = base_config('dcgan', g_width=16, d_width=16)
+  config.data.resolution, config.data.channels = 32, 1
+  game = adversarial.build_game(config, (32, 32, 1))
+  state = jax.eval_shape(functools.partial(init_state, game), jax.random.key(0))
+  batch = {'image': jax.ShapeDtypeStruct((1, 64, 32, 32, 1), jnp.float32),
+           'label': jax.ShapeDtypeStruct((1, 64), jnp.int32)}
+
+  def flops(function, *args):
+    return jax.jit(function).lower(*args).compile().cost_analysis()['flops']
+
+  step_flops = {active: flops(lambda s, b, a=active: train_step(game, s, b, a), state, batch)
+                for active in [(True, True), (True, False), (False, True)]}
+  generator = game.modules['g']
+  forward = flops(lambda p, c, z: generator.apply({'params': p, **c}, z, None, train=True, mutable=['batch_stats']),
+                  state.params['g'], state.collections['g'], jax.ShapeDtypeStruct((64, 100), jnp.float32))
+  separate = step_flops[(True, False)] + step_flops[(False, True)]
+  np.testing.assert_allclose(step_flops[(True, True)], separate - forward, rtol=0.02)

@@ -3,9 +3,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from jax import lax
 
-from jgan.layers import Maxout, UpConv4x4, down_conv_4x4, spectral
+from jgan.layers import BatchNorm, Maxout, UpConv3x3, UpConv4x4, down_conv_4x4, spectral
 
 
 def test_upconv_is_the_transposed_stride_2_convolution():
@@ -22,6 +23,43 @@ def test_upconv_is_the_transposed_stride_2_convolution():
   out = layer.apply(params, x)
   chex.assert_shape(out, (2, 10, 6, 4))
   np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize('layer_class', [UpConv4x4, UpConv3x3])
+def test_upconv_gradients_are_the_transposed_convolutions(layer_class):
+  # The sub-pixel form has a hand-written adjoint (_phase_sums): its gradients with respect to the input and the
+  # kernel must be those of the transposed convolution, written as the VJP of the strided convolution.
+  x = jax.random.normal(jax.random.key(0), (2, 5, 3, 6))
+  layer = layer_class(4, use_bias=False)
+  kernel = layer.init(jax.random.key(1), x)['params']['kernel']
+  weights = jax.random.normal(jax.random.key(2), (2, 10, 6, 4))
+
+  def reference(x, kernel):
+    conv = lambda u: lax.conv_general_dilated(u, jnp.swapaxes(kernel, 2, 3), (2, 2), ((1, 1), (1, 1)),
+                                              dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    return jax.vjp(conv, jnp.zeros((2, 10, 6, 4)))[1](x)[0]
+
+  ours = lambda x, kernel: layer.apply({'params': {'kernel': kernel}}, x)
+  objective = lambda f: lambda x, kernel: jnp.sum(f(x, kernel) * weights)
+  expected = jax.grad(objective(reference), argnums=(0, 1))(x, kernel)
+  chex.assert_trees_all_close(jax.grad(objective(ours), argnums=(0, 1))(x, kernel), expected, atol=1e-5)
+
+
+def test_batch_norm_matches_flax():
+  # jgan's BatchNorm keeps Flax's variables and arithmetic (it only avoids reshaping the statistics).
+  x = 3.0 + 2.0 * jax.random.normal(jax.random.key(0), (4, 5, 3, 6))
+  ours, flax_bn = BatchNorm(use_running_average=False), nn.BatchNorm(use_running_average=False, momentum=0.9)
+  variables = ours.init(jax.random.key(1), x)
+  chex.assert_trees_all_equal_structs(variables, flax_bn.init(jax.random.key(1), x))
+  variables = {**variables, 'params': {'scale': jnp.linspace(0.5, 2.0, 6), 'bias': jnp.linspace(-1.0, 1.0, 6)}}
+  y, updated = ours.apply(variables, x, mutable=['batch_stats'])
+  expected, expected_updated = flax_bn.apply(variables, x, mutable=['batch_stats'])
+  np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+  chex.assert_trees_all_close(updated, expected_updated, rtol=1e-6)
+  variables = {**variables, **updated}
+  evaluated = BatchNorm(use_running_average=True).apply(variables, x)
+  np.testing.assert_allclose(evaluated, nn.BatchNorm(use_running_average=True).apply(variables, x), rtol=1e-5,
+                             atol=1e-5)
 
 
 def test_maxout_takes_the_max_over_pieces():

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from jgan.errors import JganError
-from jgan.layers import ConditionalBatchNorm, Projection, SelfAttention, spectral
+from jgan.layers import BatchNorm, ConditionalBatchNorm, Projection, SelfAttention, spectral
 
 DEFAULTS = {
     'z_dim': 120,
@@ -80,7 +80,7 @@ class GBlock(nn.Module):
   def __call__(self, x: jax.Array, condition: jax.Array | None, train: bool) -> jax.Array:
     def bn(h):
       if condition is None:
-        return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype)(h)
+        return BatchNorm(use_running_average=not train, dtype=self.dtype)(h)
       return ConditionalBatchNorm(self.num_classes, self.spectral_norm, dtype=self.dtype)(h, condition, train)
 
     h = _conv(self.features, 3, self.dtype, self.spectral_norm)(_upsample(nn.relu(bn(x))), train)
@@ -142,7 +142,7 @@ class Generator(nn.Module):
           x, conditions[index], train)
       if x.shape[1] in self.g_attention:
         x = SelfAttention(sn, dtype)(x, train)
-    x = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=dtype)(x))
+    x = nn.relu(BatchNorm(use_running_average=not train, dtype=dtype)(x))
     x = _conv(self.image_shape[-1], 3, dtype, sn)(x, train)
     return jnp.tanh(x.astype(jnp.float32))
 
