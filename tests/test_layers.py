@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from jax import lax
 
-from jgan.layers import BatchNorm, Maxout, UpConv3x3, UpConv4x4, down_conv_4x4, spectral
+from jgan.layers import BatchNorm, DownConv4x4, Maxout, UpConv3x3, UpConv4x4, down_conv_4x4, spectral
 
 
 def test_upconv_is_the_transposed_stride_2_convolution():
@@ -109,3 +109,13 @@ def test_down_conv_4x4_is_the_strided_convolution():
   # And its gradients, through the input gradient too (WGAN-GP's double backward).
   penalty = lambda f: jax.grad(lambda k: jnp.sum(jax.grad(lambda x: jnp.sum(jnp.tanh(f(x, k))))(x) ** 2))(kernel)
   np.testing.assert_allclose(penalty(down_conv_4x4), penalty(conv), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('channels', [3, 8])  # XLA's convolution on images, the patch form on features
+def test_down_conv_layer_is_the_strided_convolution(channels):
+  x = jax.random.normal(jax.random.key(0), (2, 8, 6, channels))
+  layer = DownConv4x4(5)
+  params = layer.init(jax.random.key(1), x)
+  expected = lax.conv_general_dilated(x, params['params']['kernel'], (2, 2), ((1, 1), (1, 1)),
+                                      dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  np.testing.assert_allclose(layer.apply(params, x), expected, atol=1e-5)
