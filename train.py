@@ -10,6 +10,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from jgan.errors import JganError
+from jgan.host_memory import retain_freed_memory
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Training config file, e.g. configs/dcgan_digits.py.',
                                           lock_config=True)
@@ -21,6 +22,8 @@ _COORDINATOR = flags.DEFINE_string('coordinator_address', None, 'host:port of pr
                                    'does not detect (with --num_processes and --process_id).')
 _NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'With --coordinator_address: how many processes.')
 _PROCESS_ID = flags.DEFINE_integer('process_id', None, 'With --coordinator_address: this process, 0..N-1.')
+_RETAIN_HOST_MEMORY = flags.DEFINE_bool('retain_host_memory', False, 'CPU training of large models: keep freed '
+                                        'memory in the process (jgan.host_memory); slower for small ones.')
 
 
 def _fail(message: str) -> None:
@@ -81,6 +84,8 @@ def main(argv: list[str]) -> None:
     _fail('pass --config=configs/NAME.py and --workdir=DIR, e.g. '
           'python train.py --config=configs/dcgan_digits.py --workdir=runs/dcgan_digits')
   logging.set_verbosity(logging.WARNING)  # Orbax and TFDS log every save and read at INFO.
+  if _RETAIN_HOST_MEMORY.value and not retain_freed_memory():  # before JAX's threads start
+    print('warning: --retain_host_memory needs Linux with glibc; ignored', file=sys.stderr)
   _initialize_processes()
   from jgan import train  # After flag parsing, so that --help stays fast.
 

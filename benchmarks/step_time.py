@@ -19,6 +19,7 @@ import numpy as np
 from jgan import adversarial, sharding
 from jgan.config import base_config
 from jgan.engine import init_state, train_step
+from jgan.host_memory import retain_freed_memory
 
 
 def make_config(loss: str, res: int, channels: int, width: int = 64, dtype: str = 'float32'):
@@ -87,7 +88,10 @@ def main() -> None:
   parser.add_argument('--dtype', choices=['float32', 'bfloat16'], default='float32', help='model.compute_dtype')
   parser.add_argument('--steps', type=int, default=20)
   parser.add_argument('--warmup', type=int, default=3)
+  parser.add_argument('--retain_host_memory', action='store_true', help="as train.py's flag: jgan.host_memory")
   args = parser.parse_args()
+  if args.retain_host_memory:
+    print(f'glibc malloc retains freed memory: {retain_freed_memory()}', flush=True)
   for loss in (['bce', 'wgan-gp'] if args.loss == 'both' else [args.loss]):
     print(time_step(loss, args.res, args.channels, args.batch, args.steps, args.warmup, args.width, args.dtype),
           flush=True)
