@@ -56,13 +56,13 @@ def _phase_sums_forward(taps: jax.Array, phase_taps, pad: int):
 def _phase_sums_adjoint(phase_taps, pad: int, size: int, cotangent: jax.Array) -> tuple[jax.Array]:
   batch, height, width, features = cotangent.shape
   phases = cotangent.reshape(batch, height // 2, 2, width // 2, 2, features)
-  # Each kernel row serves one output row phase (stride 2), so every tap is written once.
+  # Each kernel row serves one output row phase (stride 2), and every tap serves one: each tap's gradient is
+  # the cotangent of that phase shifted back.
   tap_gradients = {(kr, kc): _shifted(phases[:, :, a, :, b], pad - r, pad - c)
                    for a, row_taps in enumerate(phase_taps) for r, kr in row_taps
                    for b, col_taps in enumerate(phase_taps) for c, kc in col_taps}
-  zero = jnp.zeros_like(phases[:, :, 0, :, 0])
-  return (jnp.stack([jnp.stack([tap_gradients.get((kr, kc), zero) for kc in range(size)], axis=3)
-                     for kr in range(size)], axis=3),)
+  return (jnp.stack([jnp.stack([tap_gradients[kr, kc] for kc in range(size)], axis=3) for kr in range(size)],
+                    axis=3),)
 
 
 _phase_sums.defvjp(_phase_sums_forward, _phase_sums_adjoint)
