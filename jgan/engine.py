@@ -191,7 +191,8 @@ def train_step(game: Game, state: TrainState, batch: dict, active: tuple[bool | 
   """
   # One key per sub-batch, the same in every phase: phases that see a sub-batch also see its latents, as
   # DCGAN's reference code reuses one fake batch for the D and the G update. Then XLA computes the shared
-  # generator forward pass once (measured: 876 -> 577 ms per full-width DCGAN step on CPU).
+  # generator forward pass once (measured: 876 -> 577 ms per full-width DCGAN step on CPU), provided both
+  # phases' graphs of it simplify alike (jgan.layers.BatchNorm; tests/test_engine.py checks the FLOPs).
   sub_batch_rngs = jax.random.split(jax.random.fold_in(state.rng, state.step), game.sub_batches)
   carry = (state.params, state.collections, state.opt_state)
   metrics = {}
