@@ -39,6 +39,7 @@ def _phase_sums(taps: jax.Array, phase_taps, pad: int) -> jax.Array:
   A linear map with a hand-written adjoint: JAX would transpose each tap's slice into a zero-padded copy of the
   whole [B, H, W, k, k, C] tensor and add the k * k copies (about 2x slower for DCGAN's generator backward on
   XLA's CPU backend); each tap's gradient is one shifted slice of one output phase, so the adjoint stacks them.
+  Reverse mode only, as every custom_vjp: nothing in jgan takes forward-mode derivatives through a generator.
   """
   batch, height, width, _, _, features = taps.shape
   rows = []

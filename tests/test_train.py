@@ -91,7 +91,7 @@ def _cli(*args, data_dir):
 @pytest.mark.parametrize('sig', [signal.SIGTERM, signal.SIGINT], ids=['SIGTERM', 'SIGINT'])
 def test_a_signal_saves_a_checkpoint_and_exits_cleanly(sig, tmp_path, data_dir):
   workdir = tmp_path / 'run'
-  # --retain_host_memory: the glibc settings (jgan.host_memory) change nothing else in a run.
+  # With --retain_host_memory (jgan.host_memory's glibc settings): the flag is accepted and the run trains and stops.
   process = subprocess.Popen(_cli(f'--workdir={workdir}', '--config.train.steps=100000', '--config.train.log_every=1',
                                   '--retain_host_memory', data_dir=data_dir),
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
