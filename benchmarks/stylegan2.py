@@ -7,8 +7,10 @@ plain + (R1 - plain) / 16 + (path - plain) / 4. sec/kimg = that / batch * 1000 (
 images shown to D), StyleGAN2-ADA's unit; its README lists 21.6-24.2 sec/kimg for this configuration on one
 V100 (with ADA's augmentation, which is not included here).
 
-  python benchmarks/stylegan2.py --batch=4 --steps=2        # CPU
-  python benchmarks/stylegan2.py --batch=16 --steps=10      # a GPU
+  python benchmarks/stylegan2.py --batch=4 --steps=2                   # CPU, float32
+  python benchmarks/stylegan2.py --batch=16 --steps=10 --num_bf16_res=4  # a GPU, StyleGAN2-ADA's mixed precision
+
+benchmarks/torch_stylegan2.py times the reference StyleGAN2-ADA the same way.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from jgan import runs, sharding  # noqa: E402
 from jgan.config import load_file  # noqa: E402
 from jgan.engine import init_state, train_step  # noqa: E402
+from jgan.host_memory import retain_freed_memory  # noqa: E402
 from tests.test_configs import ROOT  # noqa: E402
 
 
@@ -34,12 +37,18 @@ def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--batch', type=int, default=4)
   parser.add_argument('--steps', type=int, default=2)
+  parser.add_argument('--num_bf16_res', type=int, default=0,
+                      help="resolutions computed in bfloat16 (the config's 4 on a GPU); 0: float32, for the CPU")
+  parser.add_argument('--retain_host_memory', action='store_true', help="as train.py's flag: jgan.host_memory")
   args = parser.parse_args()
+  if args.retain_host_memory:
+    print(f'glibc malloc retains freed memory: {retain_freed_memory()}', flush=True)
 
   config = load_file(os.path.join(ROOT, 'configs', 'stylegan2_ffhq256.py'))
   config.model.mapping_layers = 2  # StyleGAN2-ADA's auto config
+  config.model.update(num_bf16_res=args.num_bf16_res, conv_clamp=256.0 if args.num_bf16_res else 0.0)
   config.train.batch_size = args.batch
-  config.gan.update(r1_gamma=0.8, r1_every=16, pl_every=4)
+  config.gan.update(r1_gamma=0.0002 * 256**2 / 16, r1_every=16, pl_every=4)  # auto's gamma for batch 16
   game = runs.build_game(config)
   names = [phase.name for phase in game.phases]
   mesh = sharding.make_mesh()

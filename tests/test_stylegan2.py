@@ -40,6 +40,17 @@ def test_fir_resampling_is_upfirdn2d():
   np.testing.assert_allclose(stylegan2.fir_downsample_2x(x), _upfirdn(x, down=2, pad=(1, 1)), atol=1e-5)
 
 
+def test_blur_down_conv_is_blur_then_strided_convolution():
+  keys = jax.random.split(jax.random.key(3), 2)
+  x = jax.random.normal(keys[0], (2, 8, 8, 5))
+  kernel = jax.random.normal(keys[1], (3, 3, 5, 4))
+  # The reference's conv2d_resample with down=2: upfirdn2d's blur with padding 2, then a stride-2 convolution.
+  expected = lax.conv_general_dilated(_upfirdn(x, pad=(2, 2)), kernel, (2, 2), 'VALID', dimension_numbers=_DIMENSIONS)
+  out = stylegan2.blur_down_conv_3x3(x, kernel)
+  chex.assert_shape(out, (2, 4, 4, 4))
+  np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+
+
 def _per_example(x, weight, styles, demodulate, up):
   """Eq. 1-3 literally: each example's kernel modulated (and demodulated), one convolution per example."""
   outputs = []
