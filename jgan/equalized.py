@@ -14,6 +14,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jgan.convolution import conv2d_same
+
 
 def he_constant(fan_in: int, gain: float = 1.0, lr_multiplier: float = 1.0) -> float:
   """The run-time weight scale: gain / sqrt(fan_in), times the learning-rate multiplier."""
@@ -52,8 +54,7 @@ class EqualizedConv(nn.Module):
   def __call__(self, x: jax.Array) -> jax.Array:
     k, fan_in = self.kernel_size, self.kernel_size * self.kernel_size * x.shape[-1]
     kernel = self.param('kernel', nn.initializers.normal(1.0), (k, k, x.shape[-1], self.features))
-    y = jax.lax.conv_general_dilated(x, (kernel * he_constant(fan_in, self.gain)).astype(x.dtype), (1, 1), 'SAME',
-                                     dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    y = conv2d_same(x, (kernel * he_constant(fan_in, self.gain)).astype(x.dtype))
     if self.use_bias:
       y = y + self.param('bias', nn.initializers.zeros, (self.features,)).astype(y.dtype)
     return y

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jgan.convolution import conv2d_same
 from jgan.equalized import EqualizedConv, EqualizedDense, MappingNetwork, he_constant, leaky_relu_gain, minibatch_stddev
 from jgan.errors import JganError
 
@@ -47,7 +48,6 @@ DEFAULTS = {
 }
 NOISE_MODES = ('random', 'const')
 GAME = 'style'  # jgan.style: style mixing, lazy R1 and path-length regularisation, the moving average of w
-_DIMENSIONS = ('NHWC', 'HWIO', 'NHWC')
 
 
 def check(model_cfg, image_shape: tuple[int, int, int]) -> None:
@@ -123,12 +123,6 @@ def fir_downsample_2x(x: jax.Array) -> jax.Array:
   return fir_blur(x, 1)[:, ::2, ::2]
 
 
-def _conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
-  if kernel.shape[:2] == (1, 1):  # a matrix product: XLA's CPU convolutions are slow for few channels (RGB)
-    return x @ kernel[0, 0]
-  return lax.conv_general_dilated(x, kernel, (1, 1), 'SAME', dimension_numbers=_DIMENSIONS)
-
-
 # fir_upsample_2x then a 3x3 convolution, per axis: u[2m] = (x[m-1] + 3 x[m]) / 4 and u[2m+1] = (3 x[m] +
 # x[m+1]) / 4, so output 2m + p = sum_t w[t] u[2m + p + t - 1] reads x[m-1], x[m], x[m+1] with the weights
 # _UP_PHASES[p] @ w (rows: x's offsets -1, 0, 1; columns: the kernel's taps).
@@ -157,7 +151,7 @@ def upsample_conv_3x3(x: jax.Array, kernel: jax.Array) -> jax.Array:
   phase_kernels = jnp.array([[[[weighted(_UP_PHASES[q, c], rows[r][p]) for q in range(2)] for p in range(2)]
                               for c in range(3)] for r in range(3)])  # [3 (r), 3 (c), 2 (p), 2 (q), I, O]
   phase_kernels = phase_kernels.transpose(0, 1, 4, 2, 3, 5).reshape(3, 3, kernel.shape[2], 4 * out).astype(x.dtype)
-  y = lax.conv_general_dilated(x, phase_kernels, (1, 1), 'SAME', dimension_numbers=_DIMENSIONS)
+  y = conv2d_same(x, phase_kernels)
   return y.reshape(b, h, w, 2, 2, out).transpose(0, 1, 3, 2, 4, 5).reshape(b, 2 * h, 2 * w, out)
 
 
@@ -186,7 +180,7 @@ def modulated_conv(x: jax.Array, weight: jax.Array, styles: jax.Array, demodulat
       raise ValueError(f'the upsampling modulated convolution is 3x3, not {weight.shape[0]}x{weight.shape[1]}')
     y = upsample_conv_3x3(y, weight)
   else:
-    y = _conv(y, weight.astype(x.dtype))
+    y = conv2d_same(y, weight.astype(x.dtype))
   if demodulate:  # sum_ik (s_i w_ijk)^2 = sum_i s_i^2 sum_k w_ijk^2
     sigma_inv = lax.rsqrt(jnp.square(styles) @ jnp.sum(jnp.square(weight), axis=(0, 1)) + 1e-8)
     y = y * sigma_inv[:, None, None, :].astype(y.dtype)
