@@ -74,11 +74,11 @@ def _backward(residuals: tuple[jax.Array, jax.Array], cotangent: jax.Array) -> t
   # y[h] = sum_r x[h + r - p] K[r], so dx[j] = sum_r dy[j - r + p] K[r]: the 'SAME' convolution of dy with the
   # kernel flipped in space and its input and output channels swapped.
   dx = _conv_with_written_gradient(cotangent, jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2))
-  dkernel = lax.platform_dependent(
+  dkernel = lax.platform_dependent(  # both branches in the kernel's dtype, as lax.switch requires
       x, cotangent, kernel,
-      cpu=lambda x, dy, kernel: _weight_gradient_by_shifts(x, dy, kernel.shape[0]),
+      cpu=lambda x, dy, kernel: _weight_gradient_by_shifts(x, dy, kernel.shape[0]).astype(kernel.dtype),
       default=_weight_gradient_by_xla)
-  return dx, dkernel.astype(kernel.dtype)
+  return dx, dkernel
 
 
 _conv_with_written_gradient.defvjp(_forward, _backward)

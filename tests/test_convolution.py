@@ -47,7 +47,9 @@ def test_weight_gradient_by_shifts_is_xlas():
 def test_bfloat16_gradients_keep_the_dtypes():
   x = jnp.ones((1, 4, 4, 2), jnp.bfloat16)
   kernel = jnp.ones((3, 3, 2, 3), jnp.bfloat16)
-  dx, dkernel = jax.grad(lambda x, k: jnp.sum(conv2d_same(x, k).astype(jnp.float32)), argnums=(0, 1))(x, kernel)
+  # Under jit, as train steps run: there lax.platform_dependent's branches must agree on dtypes.
+  loss = lambda x, k: jnp.sum(conv2d_same(x, k).astype(jnp.float32))  # noqa: E731
+  dx, dkernel = jax.jit(jax.grad(loss, argnums=(0, 1)))(x, kernel)
   assert dx.dtype == dkernel.dtype == jnp.bfloat16
   # Every kernel tap sees the 4x4 ones image shifted: a corner tap meets 3 x 3 pixels, the centre 4 x 4.
   np.testing.assert_array_equal(dkernel[:, :, 0, 0].astype(jnp.float32), [[9, 12, 9], [12, 16, 12], [9, 12, 9]])
