@@ -4,7 +4,7 @@ XLA takes the weight gradient of a convolution as another convolution in which t
 feature dimension and the whole image is the window ([I, H + 2p, W + 2p, B] against [H, W, B, O]); its CPU
 backend runs that at 25-45 GFLOP/s for StyleGAN2's high-resolution layers (batch 4, 256x256x64 -> 64: forward
 60 ms, weight gradient 400-460 ms). `conv2d_same` keeps XLA's forward convolution and input gradient and, on
-the CPU, computes the weight gradient as one matrix product (`_weight_gradient_by_shifts`), 1.06-3.2x faster.
+the CPU, computes the weight gradient as one matrix product (`_weight_gradient_by_shifts`), 1.06-2.7x faster.
 """
 from __future__ import annotations
 
