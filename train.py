@@ -10,7 +10,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from jgan.errors import JganError
-from jgan.host_memory import retain_freed_memory
+from jgan.host_memory import retain_freed_memory, run_with_huge_pages
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Training config file, e.g. configs/dcgan_digits.py.',
                                           lock_config=True)
@@ -38,10 +38,13 @@ def _config_error(error: Exception, argv: list[str]) -> str:
   if raised:
     return raised[-1]
   suggestion = re.search(r'Did you mean "(\w+)" instead of "(\w+)"', text)
-  if suggestion:
-    wrong = [a for a in argv if re.search(rf'\.{suggestion[2]}=', a)]
+  missing = re.fullmatch(r'"?\'(\w+)\'"?', text.strip())  # how config_flags words a key with no near match
+  unknown = suggestion[2] if suggestion else missing[1] if missing else None
+  if unknown:
+    wrong = [a for a in argv if re.search(rf'\.{unknown}=', a)]
     where = f' in {wrong[0]}' if wrong else ''
-    return f'unknown config key {suggestion[2]!r}{where}: did you mean {suggestion[1]!r}?'
+    fix = f'did you mean {suggestion[1]!r}?' if suggestion else 'check its spelling against the config file'
+    return f'unknown config key {unknown!r}{where}: {fix}'
   lines = [line.strip() for line in text.splitlines() if line.strip()]
   return f'{lines[-1] if lines else type(error).__name__} (while reading {" ".join(argv[1:])})'
 
@@ -96,4 +99,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == '__main__':
+  run_with_huge_pages()  # re-executes once, before any thread starts: glibc reads its tunables at process start
   app.run(main, flags_parser=_parse_flags)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import resource
 import statistics
 import time
@@ -19,7 +20,7 @@ import numpy as np
 from jgan import adversarial, sharding
 from jgan.config import base_config
 from jgan.engine import init_state, train_step
-from jgan.host_memory import retain_freed_memory
+from jgan.host_memory import retain_freed_memory, run_with_huge_pages
 
 
 def make_config(loss: str, res: int, channels: int, width: int = 64, dtype: str = 'float32'):
@@ -90,6 +91,7 @@ def main() -> None:
   parser.add_argument('--warmup', type=int, default=3)
   parser.add_argument('--retain_host_memory', action='store_true', help="as train.py's flag: jgan.host_memory")
   args = parser.parse_args()
+  print(f"GLIBC_TUNABLES={os.environ.get('GLIBC_TUNABLES', '')}", flush=True)  # huge pages unless =0
   if args.retain_host_memory:
     print(f'glibc malloc retains freed memory: {retain_freed_memory()}', flush=True)
   for loss in (['bce', 'wgan-gp'] if args.loss == 'both' else [args.loss]):
@@ -98,4 +100,5 @@ def main() -> None:
 
 
 if __name__ == '__main__':
+  run_with_huge_pages()  # as train.py runs: jgan.host_memory
   main()

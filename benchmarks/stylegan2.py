@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from jgan import runs, sharding  # noqa: E402
 from jgan.config import load_file  # noqa: E402
 from jgan.engine import init_state, train_step  # noqa: E402
-from jgan.host_memory import retain_freed_memory  # noqa: E402
+from jgan.host_memory import retain_freed_memory, run_with_huge_pages  # noqa: E402
 from tests.test_configs import ROOT  # noqa: E402
 
 
@@ -89,4 +89,5 @@ def main() -> None:
 
 
 if __name__ == '__main__':
+  run_with_huge_pages()  # as train.py runs: jgan.host_memory
   main()

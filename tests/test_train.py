@@ -110,6 +110,7 @@ def test_a_signal_saves_a_checkpoint_and_exits_cleanly(sig, tmp_path, data_dir):
 
 @pytest.mark.parametrize('args, message', [
     (['--config.train.stepz=5'], "unknown config key 'stepz' in --config.train.stepz=5: did you mean 'steps'?"),
+    (['--config.train.bogus=5'], "unknown config key 'bogus' in --config.train.bogus=5: check its spelling"),
     (['--config.data.name=mnistt'], "unknown dataset 'mnistt'"),
     (['--config.data.resolution=48'], 'dcgan makes square images'),
     (['--config.data.name=folder', '--config.data.folder={tmp}/broken', '--config.train.batch_size=2'],
