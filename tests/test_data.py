@@ -1,4 +1,7 @@
 """The input pipeline on the bundled digits and on a folder of images, and its one-line errors."""
+import subprocess
+import sys
+
 import chex
 import jax
 import numpy as np
@@ -113,3 +116,23 @@ def test_a_batch_larger_than_the_dataset_is_refused(tmp_path, data_cfg):
   data_cfg.update(name='folder', folder=str(tmp_path))
   with pytest.raises(JganError, match='lower train.batch_size'):
     pipeline.make_dataset(data_cfg, global_batch=4, sub_batches=1, seed=0)
+
+
+_PREPARE_DIGITS = """
+import sys
+from jgan.config import base_config
+from jgan.data import pipeline
+config = base_config().data
+config.data_dir = sys.argv[1]
+source, num_classes = pipeline.make_source(config)
+print(len(source), num_classes)  # the last line of stdout
+"""
+
+
+def test_two_processes_prepare_one_fresh_data_dir_at_once(tmp_path):
+  # Without the lock file one of the two failed every time (TFDS's rename into a directory the other made).
+  command = [sys.executable, '-c', _PREPARE_DIGITS, str(tmp_path / 'tfds')]
+  processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+  results = [process.communicate() + (process.returncode,) for process in processes]
+  errors = [err[-500:] for _, err, _ in results]
+  assert [(out.splitlines()[-1:], rc) for out, _, rc in results] == [(['1497 10'], 0)] * 2, errors  # TFDS prints too

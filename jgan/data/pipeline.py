@@ -25,14 +25,35 @@ from jgan.data.folder import ImageFolder
 from jgan.data.photos import BundledPhotos
 from jgan.errors import JganError
 
+try:
+  import fcntl
+except ImportError:  # Windows: no advisory file locks, so one process per data_dir there
+  fcntl = None
+
+
+def _prepared_digits(data_dir: str | None) -> SklearnDigits:
+  """The bundled digits as a TFDS builder, written into data_dir the first time (no network).
+
+  Processes sharing a data_dir (two on one host, or hosts on one shared filesystem) take turns through a lock
+  file: each would write the dataset, and TFDS's final rename fails in all but the first to finish."""
+  builder = SklearnDigits(data_dir=data_dir, file_format='array_record')
+  if builder.is_prepared():
+    return builder
+  os.makedirs(builder.data_dir_root, exist_ok=True)
+  with open(os.path.join(builder.data_dir_root, '.sklearn_digits.lock'), 'w') as lock:
+    if fcntl is not None:
+      fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+    if not builder.is_prepared():
+      tfds.disable_progress_bar()  # 1,797 tiny records: the bars would only clutter the training log.
+      builder.download_and_prepare()
+  # A builder reads the dataset's splits when made: made again, it sees what another process prepared.
+  return SklearnDigits(data_dir=data_dir, file_format='array_record')
+
 
 def _tfds_source(data_cfg: ml_collections.ConfigDict):
   data_dir = data_cfg.data_dir or None
   if data_cfg.name == 'digits':
-    builder = SklearnDigits(data_dir=data_dir, file_format='array_record')
-    if not builder.is_prepared():
-      tfds.disable_progress_bar()  # 1,797 tiny records: the bars would only clutter the training log.
-      builder.download_and_prepare()  # Writes the bundled arrays once; no network.
+    builder = _prepared_digits(data_dir)
     return builder.as_data_source(split=data_cfg.split), builder.info.features
   try:
     tfds.builder_cls(data_cfg.name.split('/')[0])  # 'cycle_gan/horse2zebra': the dataset, then its config
