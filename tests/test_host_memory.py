@@ -10,9 +10,11 @@ import pytest
 from jgan.host_memory import _glibc_version, _transparent_huge_pages_mode, huge_pages_environment
 
 _PROBE = '''
-import ctypes, resource, sys
-from jgan.host_memory import retain_freed_memory
-applied = retain_freed_memory() if sys.argv[1] == 'retain' else False
+import ctypes, os, resource, sys
+from jgan import host_memory
+if sys.argv[1] == 'huge':
+  host_memory.run_with_huge_pages()  # runs this probe again, with GLIBC_TUNABLES set
+applied = host_memory.retain_freed_memory() if sys.argv[1] == 'retain' else os.environ.get('GLIBC_TUNABLES', '-')
 libc = ctypes.CDLL('libc.so.6')
 libc.malloc.restype, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_void_p]
 
@@ -27,21 +29,27 @@ for _ in range(5):
   use_and_free()
 print(applied, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 '''
+_PAGES = 5 * 64 * 2**20 // 4096  # the 4 KiB pages of the five blocks the probe uses after its first
+
+
+def _probe(mode: str, tunables: str | None = None) -> tuple[str, int]:
+  """(what the probe applied, its page faults); tunables: GLIBC_TUNABLES for it (none by default)."""
+  environ = {key: value for key, value in os.environ.items() if key != 'GLIBC_TUNABLES'}
+  if tunables:
+    environ['GLIBC_TUNABLES'] = tunables
+  out = subprocess.run([sys.executable, '-c', _PROBE, mode], capture_output=True, text=True, check=True,
+                       env=environ).stdout
+  applied, faults = out.split()
+  return applied, int(faults)
 
 
 @pytest.mark.skipif(not sys.platform.startswith('linux'), reason='glibc malloc settings')
 def test_retained_memory_is_reused_without_page_faults():
-  def probe(mode):
-    out = subprocess.run([sys.executable, '-c', _PROBE, mode], capture_output=True, text=True, check=True).stdout
-    applied, faults = out.split()
-    return applied == 'True', int(faults)
-
-  applied, retained_faults = probe('retain')
-  _, default_faults = probe('default')
-  assert applied
-  pages = 5 * 64 * 2**20 // 4096
-  assert default_faults > 0.9 * pages  # glibc unmapped each 64 MiB block and faulted it in again
-  assert retained_faults < 0.01 * pages
+  applied, retained_faults = _probe('retain')
+  _, default_faults = _probe('default')
+  assert applied == 'True'
+  assert default_faults > 0.9 * _PAGES  # glibc unmapped each 64 MiB block and faulted it in again
+  assert retained_faults < 0.01 * _PAGES
 
 
 def test_huge_pages_environment_adds_the_tunable_once_and_only_where_it_applies():
@@ -57,27 +65,12 @@ def test_huge_pages_environment_adds_the_tunable_once_and_only_where_it_applies(
   assert huge_pages_environment({}, (2, 36), None) is None  # no THP (not Linux)
 
 
-_HUGE_PAGES_PROBE = _PROBE.replace('from jgan.host_memory import retain_freed_memory', """
-import os
-from jgan.host_memory import run_with_huge_pages
-run_with_huge_pages()""").replace("applied = retain_freed_memory() if sys.argv[1] == 'retain' else False",
-                                    "applied = os.environ.get('GLIBC_TUNABLES')")
-
-
 @pytest.mark.skipif(huge_pages_environment({}, _glibc_version(), _transparent_huge_pages_mode()) is None,
                     reason='needs glibc >= 2.35 and the kernel\'s transparent huge pages')
 def test_run_with_huge_pages_re_executes_with_malloc_on_huge_pages():
-  def probe(environ):
-    out = subprocess.run([sys.executable, '-c', _HUGE_PAGES_PROBE, 'huge'], capture_output=True, text=True,
-                         check=True, env=environ).stdout
-    tunables, faults = out.split()
-    return tunables, int(faults)
-
-  environ = {key: value for key, value in os.environ.items() if key != 'GLIBC_TUNABLES'}
-  tunables, huge_faults = probe(environ)
-  opted_out, default_faults = probe({**environ, 'GLIBC_TUNABLES': 'glibc.malloc.hugetlb=0'})
+  tunables, huge_faults = _probe('huge')
+  opted_out, default_faults = _probe('huge', tunables='glibc.malloc.hugetlb=0')
   assert (tunables, opted_out) == ('glibc.malloc.hugetlb=1', 'glibc.malloc.hugetlb=0')
-  pages = 5 * 64 * 2**20 // 4096
-  assert default_faults > 0.9 * pages  # 4 KiB pages: each 64 MiB block faulted in again
+  assert default_faults > 0.9 * _PAGES  # 4 KiB pages: each 64 MiB block faulted in again
   # 2 MiB pages, but for the block's unaligned ends: 544 faults per block here, against 16,385
-  assert huge_faults < 0.1 * pages
+  assert huge_faults < 0.1 * _PAGES
