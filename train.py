@@ -9,7 +9,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from jgan.errors import JganError
+from jgan.errors import exit_on_error, fail
 from jgan.host_memory import retain_freed_memory, run_with_huge_pages
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Training config file, e.g. configs/dcgan_digits.py.',
@@ -24,11 +24,6 @@ _NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'With --coordinator
 _PROCESS_ID = flags.DEFINE_integer('process_id', None, 'With --coordinator_address: this process, 0..N-1.')
 _RETAIN_HOST_MEMORY = flags.DEFINE_bool('retain_host_memory', False, 'CPU training of large models: keep freed '
                                         'memory in the process (jgan.host_memory); slower for small ones.')
-
-
-def _fail(message: str) -> None:
-  print(f'error: {message}', file=sys.stderr)
-  sys.exit(2)
 
 
 def _config_error(error: Exception, argv: list[str]) -> str:
@@ -58,19 +53,18 @@ def _parse_flags(argv: list[str]) -> list[str]:
     return remaining
   except flags.UnrecognizedFlagError as error:
     if error.flagname.startswith('config.'):
-      _fail(f"unknown config key {error.flagname[len('config.'):]!r} in --{error.flagname}: check its spelling "
-            f'against the config file')
-    _fail(f'unknown flag --{error.flagname}: see python train.py --help')
+      fail(f"unknown config key {error.flagname[len('config.'):]!r} in --{error.flagname}: check its spelling "
+           f'against the config file')
+    fail(f'unknown flag --{error.flagname}: see python train.py --help')
   except Exception as error:  # config_flags raises OSError, IllegalFlagValueError, AttributeError, ...
-    _fail(_config_error(error, argv))
-  return []
+    fail(_config_error(error, argv))
 
 
 def _initialize_processes() -> None:
   """jax.distributed.initialize, before anything asks JAX for its devices, when the flags ask for it."""
   if _COORDINATOR.value:
     if _NUM_PROCESSES.value is None or _PROCESS_ID.value is None:
-      _fail('--coordinator_address needs --num_processes=N and --process_id=I (0..N-1) on every process')
+      fail('--coordinator_address needs --num_processes=N and --process_id=I (0..N-1) on every process')
     import jax
 
     jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
@@ -82,9 +76,9 @@ def _initialize_processes() -> None:
 
 def main(argv: list[str]) -> None:
   if len(argv) > 1:
-    _fail(f'unexpected arguments {" ".join(argv[1:])}: flags are written --name=value')
+    fail(f'unexpected arguments {" ".join(argv[1:])}: flags are written --name=value')
   if _CONFIG.value is None or not _WORKDIR.value:
-    _fail('pass --config=configs/NAME.py and --workdir=DIR, e.g. '
+    fail('pass --config=configs/NAME.py and --workdir=DIR, e.g. '
           'python train.py --config=configs/dcgan_digits.py --workdir=runs/dcgan_digits')
   logging.set_verbosity(logging.WARNING)  # Orbax and TFDS log every save and read at INFO.
   if _RETAIN_HOST_MEMORY.value and not retain_freed_memory():  # before JAX's threads start
@@ -92,10 +86,8 @@ def main(argv: list[str]) -> None:
   _initialize_processes()
   from jgan import train  # After flag parsing, so that --help stays fast.
 
-  try:
+  with exit_on_error():
     train.run(_CONFIG.value, _WORKDIR.value)
-  except JganError as error:
-    _fail(str(error))
 
 
 if __name__ == '__main__':

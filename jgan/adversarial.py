@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from jgan import losses, models, regularizers, truncation
-from jgan.engine import Game, Phase
+from jgan.engine import Game, Phase, generator_ema
 from jgan.optim import make_optimizer
 
 
@@ -122,9 +122,7 @@ def build_game(config: ml_collections.ConfigDict, image_shape: tuple[int, int, i
       init=init,
       sample_inputs=sample_inputs,
       sample=sample,
-      ema_players=('g',) if gan.ema_decay > 0 else (),
-      ema_decay=gan.ema_decay,
-      ema_start=gan.ema_start,
+      **generator_ema(gan.ema_decay, gan.ema_start),
       num_classes=num_classes,
       accumulation=config.train.grad_accumulation,
   )

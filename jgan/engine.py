@@ -90,6 +90,11 @@ class Game:
     return tuple(phase.active(step) for phase in self.phases)
 
 
+def generator_ema(decay: float, start: int) -> dict:
+  """Game's EMA fields for an average of the generator player 'g' from iteration `start` (none if decay is 0)."""
+  return {'ema_players': ('g',) if decay > 0 else (), 'ema_decay': decay, 'ema_start': start}
+
+
 @flax.struct.dataclass
 class TrainState:
   step: jax.Array

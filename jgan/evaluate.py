@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 from collections.abc import Callable
 
 import jax
@@ -23,7 +22,7 @@ from absl import app, flags, logging
 from jgan import cache, runs
 from jgan import config as config_lib
 from jgan.data import pipeline
-from jgan.errors import JganError
+from jgan.errors import JganError, exit_on_error
 from jgan.metrics import frechet
 from jgan.metrics.inception_score import inception_score
 from jgan.metrics.kid import kernel_inception_distance
@@ -140,13 +139,10 @@ def main(argv: list[str]) -> None:
   del argv
   FLAGS = flags.FLAGS
   logging.set_verbosity(logging.WARNING)
-  try:
+  with exit_on_error():
     run = runs.load_tool_run(FLAGS.workdir, FLAGS.step, FLAGS.inception_weights)
     features = FLAGS.features or config_lib.eval_features(run.config) or 'inception'
     metrics = evaluate_run(run, FLAGS.num_samples, features, FLAGS.parzen_split)
-  except JganError as error:
-    print(f'error: {error}', file=sys.stderr)
-    sys.exit(2)
   print(f'{run.config.model.name} on {run.config.data.name}, step {run.step}, {FLAGS.num_samples} samples, '
         f'{features} features')
   for name, value in metrics.items():

@@ -22,7 +22,7 @@ import ml_collections
 import optax
 
 from jgan import losses, models, regularizers, truncation
-from jgan.engine import Game, Phase, Stage
+from jgan.engine import Game, Phase, Stage, generator_ema
 from jgan.errors import JganError
 from jgan.optim import make_optimizer
 
@@ -193,9 +193,7 @@ def build_game(config: ml_collections.ConfigDict, image_shape: tuple[int, int, i
       init=init,
       sample_inputs=sample_inputs,
       sample=sample,
-      ema_players=('g',) if gan.ema_decay > 0 else (),
-      ema_decay=gan.ema_decay,
-      ema_start=gan.ema_start,
+      **generator_ema(gan.ema_decay, gan.ema_start),
       accumulation=config.train.grad_accumulation,
       stages=stages(config),
   )

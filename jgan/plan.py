@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -24,7 +23,7 @@ from jgan import config as config_lib
 from jgan import runs, sharding
 from jgan.data import pairs
 from jgan.engine import Game, init_state, train_step
-from jgan.errors import JganError
+from jgan.errors import JganError, exit_on_error
 
 
 @dataclasses.dataclass
@@ -115,15 +114,12 @@ def report(plan: Plan, config: ml_collections.ConfigDict) -> str:
 def main(argv: list[str]) -> None:
   del argv
   logging.set_verbosity(logging.WARNING)
-  try:
+  with exit_on_error():
     config = _CONFIG.value
     if config is None:
       raise JganError('pass --config=configs/NAME.py')
     config = ml_collections.ConfigDict(config.to_dict())  # unlocked, as train.run receives it
     print(report(make_plan(config, flags.FLAGS.compile), config))
-  except JganError as error:
-    print(f'error: {error}', file=sys.stderr)
-    sys.exit(2)
 
 
 if __name__ == '__main__':

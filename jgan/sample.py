@@ -9,7 +9,6 @@ from the EMA generator where the run keeps one; --truncation=T samples truncated
 from __future__ import annotations
 
 import os
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -17,7 +16,7 @@ import numpy as np
 from absl import app, flags, logging
 
 from jgan import evaluate, runs
-from jgan.errors import JganError
+from jgan.errors import JganError, exit_on_error
 from jgan.images import save_grid
 
 
@@ -102,16 +101,13 @@ def main(argv: list[str]) -> None:
   del argv
   FLAGS = flags.FLAGS
   logging.set_verbosity(logging.WARNING)
-  try:
+  with exit_on_error():
     run = runs.load_tool_run(FLAGS.workdir, FLAGS.step)
     if FLAGS.truncation is not None and not FLAGS.truncation > 0:
       raise JganError(f'--truncation={FLAGS.truncation} must be a positive threshold')
     truncate = (FLAGS.truncation, FLAGS.truncation_form) if FLAGS.truncation else None
     paths = write_grids(run, FLAGS.out or os.path.join(FLAGS.workdir, f'sample_step_{run.step}'),
                         label=FLAGS.label, truncate=truncate)
-  except JganError as error:
-    print(f'error: {error}', file=sys.stderr)
-    sys.exit(2)
   print('\n'.join(f'wrote {path}' for path in paths))
 
 

@@ -17,7 +17,7 @@ import ml_collections
 import optax
 
 from jgan import equalized, models
-from jgan.engine import Game, Phase
+from jgan.engine import Game, Phase, generator_ema
 from jgan.optim import learning_rate
 
 STATS = 'stats'
@@ -148,8 +148,6 @@ def build_game(config: ml_collections.ConfigDict, image_shape: tuple[int, int, i
       init=init,
       sample_inputs=sample_inputs,
       sample=sample,
-      ema_players=('g',) if gan.ema_decay > 0 else (),
-      ema_decay=gan.ema_decay,
-      ema_start=gan.ema_start,
+      **generator_ema(gan.ema_decay, gan.ema_start),
       accumulation=config.train.grad_accumulation,
   )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from collections.abc import Sequence
 
 import jax
@@ -22,7 +21,7 @@ from PIL import Image
 from jgan import models, runs
 from jgan.data import folder, pairs, pipeline
 from jgan.engine import Game, TrainState
-from jgan.errors import JganError
+from jgan.errors import JganError, exit_on_error
 from jgan.images import to_uint8
 from jgan.metrics import image_quality
 
@@ -157,11 +156,8 @@ def main(argv: Sequence[str] | None = None) -> None:
   parser.add_argument('--direction', default='AtoB', choices=('AtoB', 'BtoA'), help='BtoA: CycleGAN only')
   parser.add_argument('--step', type=int, default=None, help='checkpoint step (default: the latest)')
   args = parser.parse_args(argv)
-  try:
+  with exit_on_error():
     written = translate_files(args.workdir, args.input, args.output, args.direction, args.step)
-  except JganError as error:
-    print(f'error: {error}', file=sys.stderr)
-    sys.exit(2)
   print(f'wrote {len(written)} image(s) to {args.output}')
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 from collections.abc import Sequence
 
 import jax
@@ -23,7 +22,7 @@ import jax.numpy as jnp
 from absl import app, flags, logging
 from PIL import Image, ImageDraw
 
-from jgan.errors import JganError
+from jgan.errors import JganError, exit_on_error
 
 FORMS = ('resample', 'norm')
 METRICS = ('is', 'confidence', 'class_entropy', 'fd', 'precision', 'recall')  # a sweep's columns
@@ -178,14 +177,11 @@ def main(argv: list[str]) -> None:
   del argv
   FLAGS = flags.FLAGS
   logging.set_verbosity(logging.WARNING)
-  try:
+  with exit_on_error():
     thresholds = parse_thresholds(FLAGS.thresholds)
     run = runs.load_tool_run(FLAGS.workdir, FLAGS.step, FLAGS.inception_weights)
     features = FLAGS.features or config_lib.eval_features(run.config) or 'inception'
     rows = sweep(run, thresholds, FLAGS.form, FLAGS.num_samples, features)
-  except JganError as error:
-    print(f'error: {error}', file=sys.stderr)
-    sys.exit(2)
   title = (f'{run.config.model.name} on {run.config.data.name}, step {run.step}: {FLAGS.form} truncation, '
            f'{FLAGS.num_samples} samples, {features} features')
   print(title)

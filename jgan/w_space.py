@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import sys
 from collections.abc import Callable, Sequence
 
 import flax.linen as nn
@@ -28,7 +27,7 @@ from PIL import Image, UnidentifiedImageError
 
 from jgan import equalized, models, runs, sample
 from jgan.data import pipeline
-from jgan.errors import JganError
+from jgan.errors import JganError, exit_on_error
 from jgan.images import save_grid
 from jgan.style import STATS
 
@@ -257,7 +256,7 @@ def main(argv: list[str]) -> None:
   del argv
   FLAGS = flags.FLAGS
   logging.set_verbosity(logging.WARNING)
-  try:
+  with exit_on_error():
     run = runs.load_tool_run(FLAGS.workdir, FLAGS.step)
     out = FLAGS.out or os.path.join(FLAGS.workdir, f'w_space_step_{run.step}')
     paths = write_grids(run, out)
@@ -273,9 +272,6 @@ def main(argv: list[str]) -> None:
       np.savez(paths[-1], w=result.w, **{f'noise_{i}': n for i, n in enumerate(result.noise)})
       print(f'projected {FLAGS.project} with {features} features: loss {result.losses[0]:.4g} -> '
             f'{result.losses[-1]:.4g}, pixel MSE {result.pixel_mse:.4g}')
-  except JganError as error:
-    print(f'error: {error}', file=sys.stderr)
-    sys.exit(2)
   print('\n'.join(f'wrote {path}' for path in paths))
 
 

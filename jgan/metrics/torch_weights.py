@@ -8,14 +8,13 @@ fails with the same one-line JganErrors. PyTorch is imported only to read .pth f
 from __future__ import annotations
 
 import argparse
-import sys
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 from flax import traverse_util
 
-from jgan.errors import JganError
+from jgan.errors import JganError, exit_on_error
 
 FlaxPath = tuple[str, ...]  # A flat Flax variable path, e.g. ('params', 'features_0', 'kernel').
 
@@ -161,9 +160,6 @@ def converter_main(module: str, description: str, source: str, convert_file: Cal
   parser.add_argument('--convert', required=True, metavar='PTH', help=source)
   parser.add_argument('--out', required=True, metavar='NPZ', help='the .npz to write, for load_variables')
   args = parser.parse_args(argv)
-  try:
+  with exit_on_error():
     convert_file(args.convert, args.out)
-  except JganError as error:
-    print(f'error: {error}', file=sys.stderr)
-    sys.exit(2)
   print(f'wrote {args.out}')
