@@ -27,13 +27,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 from jgan import adversarial, sharding  # noqa: E402
 from jgan.config import load_file  # noqa: E402
 from jgan.engine import init_state, train_step  # noqa: E402
 from jgan.host_memory import run_with_huge_pages  # noqa: E402
 from jgan.layers import SelfAttention  # noqa: E402
-from tests.test_configs import ROOT  # noqa: E402
 
 
 def layer_flops(module: nn.Module, variables: dict, *args, **kwargs) -> int:

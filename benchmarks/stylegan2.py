@@ -25,12 +25,12 @@ import time
 import jax
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from jgan import runs, sharding  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from jgan import sharding, style  # noqa: E402
 from jgan.config import load_file  # noqa: E402
 from jgan.engine import init_state, train_step  # noqa: E402
 from jgan.host_memory import retain_freed_memory, run_with_huge_pages  # noqa: E402
-from tests.test_configs import ROOT  # noqa: E402
 
 
 def main() -> None:
@@ -49,7 +49,7 @@ def main() -> None:
   config.model.update(num_bf16_res=args.num_bf16_res, conv_clamp=256.0 if args.num_bf16_res else 0.0)
   config.train.batch_size = args.batch
   config.gan.update(r1_gamma=0.0002 * 256**2 / 16, r1_every=16, pl_every=4)  # auto's gamma for batch 16
-  game = runs.build_game(config)
+  game = style.build_game(config, (256, 256, 3))
   names = [phase.name for phase in game.phases]
   mesh = sharding.make_mesh()
   replicated = sharding.replicated(mesh)
