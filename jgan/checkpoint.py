@@ -1,14 +1,68 @@
 """Orbax checkpoints of the whole TrainState plus a JSON record of the data position and config."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
+from collections.abc import Iterator
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
+from absl import logging
+from etils import epath
 
 from jgan.engine import TrainState
 from jgan.errors import JganError
+
+
+@contextlib.contextmanager
+def _orbax_quiet() -> Iterator[None]:
+  """Orbax logs an unreadable checkpoint file as an error before it raises; the JganError says it once instead."""
+  verbosity = logging.get_verbosity()
+  logging.set_verbosity(logging.FATAL)
+  try:
+    yield
+  finally:
+    logging.set_verbosity(verbosity)
+
+
+def _ignore_abandoned_reads() -> None:
+  """After a failed restore: Orbax's reads of the other arrays, still in flight when it gave up, fail later
+  against its closed event loop, each printing a traceback as an unraisable exception (hundreds of lines at
+  exit for one corrupt checkpoint). The JganError has said what is wrong; those are dropped, others kept."""
+  previous = sys.unraisablehook
+
+  def hook(unraisable) -> None:
+    code = getattr(unraisable.object, 'cr_code', None)
+    from_orbax = code is not None and f'{os.sep}orbax{os.sep}' in code.co_filename
+    closed_loop = isinstance(unraisable.exc_value, RuntimeError) and str(unraisable.exc_value) == 'Event loop is closed'
+    if not (from_orbax or closed_loop):
+      previous(unraisable)
+
+  sys.unraisablehook = hook
+
+
+def _leaf_paths(tree) -> dict[tuple[str, ...], object]:
+  """{('params', 'g', 'Dense_0', 'kernel'): leaf}: the same for a TrainState and Orbax's metadata of one."""
+  return {tuple(str(getattr(key, 'key', getattr(key, 'name', getattr(key, 'idx', key)))) for key in path): leaf
+          for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+
+
+def _first_difference(stored: dict, configured: dict) -> str | None:
+  """The first array (by path) that the checkpoint and the configured state disagree on, in words."""
+  for path in sorted(set(stored) | set(configured)):
+    name = '/'.join(path)
+    if path not in configured:
+      return f'{name} is in the checkpoint, not in the configured model'
+    if path not in stored:
+      return f'{name} is in the configured model, not in the checkpoint'
+    old, new = stored[path], configured[path]
+    if tuple(old.shape) != tuple(new.shape) or np.dtype(old.dtype) != np.dtype(new.dtype):
+      return (f'{name} is {np.dtype(old.dtype)}{list(old.shape)} in the checkpoint, '
+              f'{np.dtype(new.dtype)}{list(new.shape)} configured')
+  return None
 
 
 class Checkpointer:
@@ -16,8 +70,9 @@ class Checkpointer:
 
   def __init__(self, workdir: str, keep: int, subdir: str = 'checkpoints'):
     self.directory = os.path.abspath(os.path.join(workdir, subdir))
-    self._manager = ocp.CheckpointManager(
-        self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
+    with _orbax_quiet():
+      self._manager = ocp.CheckpointManager(
+          self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
@@ -37,13 +92,23 @@ class Checkpointer:
     """
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
     try:
-      restored = self._manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract),
-                                                                      meta=ocp.args.JsonRestore()))
+      with _orbax_quiet():
+        # The arrays' paths and shapes first, so that a config mismatch is named before any array is read.
+        stored = ocp.StandardCheckpointHandler().metadata(epath.Path(self.directory) / str(step) / 'state')
+        difference = _first_difference(_leaf_paths(stored), _leaf_paths(abstract))
+        if difference is None:
+          restored = self._manager.restore(step, args=ocp.args.Composite(
+              state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
     except Exception as error:  # Orbax raises many types (ValueError, KeyError, FileNotFoundError, ...).
-      reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+      _ignore_abandoned_reads()
+      reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+      reason = reason.split('. See full TensorStore details')[0][:200]  # the rest is TensorStore's spec
       raise JganError(f'checkpoint {step} in {self.directory} is corrupt or was written for another config '
                       f'({reason}): delete that step directory to resume from an earlier one, or use a new '
                       f'--workdir') from None
+    if difference is not None:
+      raise JganError(f'checkpoint {step} in {self.directory} was written for another config ({difference}): '
+                      f'resume with the config it was written with, or use a new --workdir')
     return restored.state, dict(restored.meta)
 
   def wait(self) -> None:
