@@ -79,7 +79,7 @@ def main(argv: list[str]) -> None:
     fail(f'unexpected arguments {" ".join(argv[1:])}: flags are written --name=value')
   if _CONFIG.value is None or not _WORKDIR.value:
     fail('pass --config=configs/NAME.py and --workdir=DIR, e.g. '
-          'python train.py --config=configs/dcgan_digits.py --workdir=runs/dcgan_digits')
+         'python train.py --config=configs/dcgan_digits.py --workdir=runs/dcgan_digits')
   logging.set_verbosity(logging.WARNING)  # Orbax and TFDS log every save and read at INFO.
   if _RETAIN_HOST_MEMORY.value and not retain_freed_memory():  # before JAX's threads start
     print('warning: --retain_host_memory needs Linux with glibc; ignored', file=sys.stderr)
