@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
+import logging as pylogging
 import os
 import sys
+import time
+import traceback
 from collections.abc import Iterator
 
 import jax
@@ -28,20 +32,60 @@ def _orbax_quiet() -> Iterator[None]:
     logging.set_verbosity(verbosity)
 
 
-def _ignore_abandoned_reads() -> None:
-  """After a failed restore: Orbax's reads of the other arrays, still in flight when it gave up, fail later
-  against its closed event loop, each printing a traceback as an unraisable exception (hundreds of lines at
-  exit for one corrupt checkpoint). The JganError has said what is wrong; those are dropped, others kept."""
-  previous = sys.unraisablehook
+def _from_orbax(error: BaseException | None) -> bool:
+  frames = traceback.extract_tb(error.__traceback__) if error is not None else []
+  return any(f'{os.sep}orbax{os.sep}' in frame.filename for frame in frames)
 
-  def hook(unraisable) -> None:
-    code = getattr(unraisable.object, 'cr_code', None)
-    from_orbax = code is not None and f'{os.sep}orbax{os.sep}' in code.co_filename
-    closed_loop = isinstance(unraisable.exc_value, RuntimeError) and str(unraisable.exc_value) == 'Event loop is closed'
-    if not (from_orbax or closed_loop):
-      previous(unraisable)
 
-  sys.unraisablehook = hook
+class _AbandonedReads(pylogging.Filter):
+  """Installed after a failed restore as sys.unraisablehook, sys.excepthook and a filter on the asyncio logger:
+  Orbax's reads of the other arrays, still in flight when it gave up, fail later (their coroutines and tasks
+  finalised with the error, their callbacks meeting a closed event loop), each printing a traceback: hundreds
+  of lines for one corrupt checkpoint. The JganError says what is wrong, so those are dropped and counted;
+  everything else goes to the previous hooks and through the filter."""
+
+  def __init__(self, previous, previous_excepthook):
+    super().__init__()
+    self.previous, self.previous_excepthook, self.dropped = previous, previous_excepthook, 0
+
+  def excepthook(self, kind, error, trace) -> None:
+    """sys.excepthook, which Python calls for an error raised in a callback from TensorStore's threads."""
+    if isinstance(error, RuntimeError) and str(error) == 'Event loop is closed':
+      self.dropped += 1
+    else:
+      self.previous_excepthook(kind, error, trace)
+
+  def filter(self, record: pylogging.LogRecord) -> bool:
+    """Drops asyncio's 'Task/Future exception was never retrieved': Orbax's abandoned reads, a Future's error
+    coming from TensorStore with no Python frame to tell it by (so after a failed restore, any such record)."""
+    if 'exception was never retrieved' in record.getMessage():
+      self.dropped += 1
+      return False
+    return True
+
+  def __call__(self, unraisable) -> None:
+    error = unraisable.exc_value
+    if _from_orbax(error) or (isinstance(error, RuntimeError) and str(error) == 'Event loop is closed'):
+      self.dropped += 1
+    else:
+      self.previous(unraisable)
+
+
+def _let_abandoned_reads_fail_quietly() -> None:
+  """Installs _AbandonedReads (once) and waits, at most 2 s, until no abandoned read has failed for 0.3 s: so
+  that they fail now rather than while the interpreter exits, when Python prints with its default hook."""
+  hook = sys.unraisablehook
+  if not isinstance(hook, _AbandonedReads):
+    hook = sys.unraisablehook = _AbandonedReads(hook, sys.excepthook)
+    sys.excepthook = hook.excepthook
+    pylogging.getLogger('asyncio').addFilter(hook)
+  start = quiet_since = time.monotonic()
+  seen = hook.dropped
+  while time.monotonic() - quiet_since < 0.3 and time.monotonic() - start < 2.0:
+    time.sleep(0.05)
+    gc.collect()  # finalises the abandoned coroutines, which reference one another
+    if hook.dropped != seen:
+      seen, quiet_since = hook.dropped, time.monotonic()
 
 
 def _leaf_paths(tree) -> dict[tuple[str, ...], object]:
@@ -100,12 +144,16 @@ class Checkpointer:
           restored = self._manager.restore(step, args=ocp.args.Composite(
               state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
     except Exception as error:  # Orbax raises many types (ValueError, KeyError, FileNotFoundError, ...).
-      _ignore_abandoned_reads()
       reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
       reason = reason.split('. See full TensorStore details')[0][:200]  # the rest is TensorStore's spec
+    else:
+      reason = None
+    if reason is not None:  # raised here, not in the except block, so that Orbax's error (and with its traceback
+      # the abandoned reads) is freed now rather than kept as the JganError's context until the program exits
+      _let_abandoned_reads_fail_quietly()
       raise JganError(f'checkpoint {step} in {self.directory} is corrupt or was written for another config '
                       f'({reason}): delete that step directory to resume from an earlier one, or use a new '
-                      f'--workdir') from None
+                      f'--workdir')
     if difference is not None:
       raise JganError(f'checkpoint {step} in {self.directory} was written for another config ({difference}): '
                       f'resume with the config it was written with, or use a new --workdir')
