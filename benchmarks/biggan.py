@@ -2,11 +2,12 @@
 the train-step time on this machine's devices.
 
 FLOPs: every convolution and dense layer the networks call (2 x multiply-adds, found by intercepting the Flax
-modules: 2 * output elements * kernel height * width * input channels) plus self-attention's two batched
-matrix products; XLA's own count of the compiled forward pass is printed beside it as a check. One train
-step is the config's 2 D updates and 1 G update, each a forward and a backward pass (about 3x the forward),
-so its FLOPs are estimated as 3 x (2 x (G + 2 D) + (G + D)) per image; MFU divides the achieved rate by the
-device's peak (--peak_tflops, e.g. 989 for an H100 SXM in bf16 dense).
+modules: 2 * output elements * kernel height * width * input channels) plus self-attention's two batched matrix
+products; XLA's own count of the forward pass compiled for the CPU is printed beside it as a check (a GPU
+compilation's cuDNN convolutions are not in XLA's count). One train step is the config's 2 D updates and 1 G
+update, each a forward and a backward pass (about 3x the forward), so its FLOPs are estimated as
+3 x (2 x (G + 2 D) + (G + D)) per image; MFU divides the achieved rate by the device's peak (--peak_tflops,
+e.g. 989 for an H100 SXM in bf16 dense).
 
   python benchmarks/biggan.py --batch=4 --steps=3                      # CPU: float32, no accumulation
   python benchmarks/biggan.py --batch=256 --dtype=bfloat16 --peak_tflops=989   # a GPU
@@ -61,7 +62,10 @@ def layer_flops(module: nn.Module, variables: dict, *args, **kwargs) -> int:
 
 
 def xla_flops(fn, *args) -> float:
-  analysis = jax.jit(fn).lower(*args).compile().cost_analysis()
+  """XLA's count, compiled for the CPU: a GPU compilation's cuDNN convolutions are not counted (jgan.plan)."""
+  cpu = jax.sharding.SingleDeviceSharding(jax.devices('cpu')[0])
+  shapes = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), args)
+  analysis = jax.jit(fn, in_shardings=cpu, out_shardings=cpu).lower(*shapes).compile().cost_analysis()
   analysis = analysis[0] if isinstance(analysis, list) else analysis
   return float(analysis.get('flops', float('nan')))
 

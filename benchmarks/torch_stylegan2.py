@@ -31,6 +31,7 @@ import time
 import types
 
 import torch
+import torch.utils.cpp_extension
 
 parser = argparse.ArgumentParser()
 parser.add_argument('--ref_dir', default='/tmp/sg2ada')
@@ -42,7 +43,23 @@ args = parser.parse_args()
 sys.path.insert(0, args.ref_dir)
 sys.modules.setdefault('requests', types.ModuleType('requests'))
 torch.set_num_threads(args.threads)
+
+
+def load_and_register(*load_args, **load_kwargs):
+  """torch.utils.cpp_extension.load, with the built module put in sys.modules under its name.
+
+  The reference's custom_ops.get_plugin builds each CUDA kernel with `load` and then imports it by name, which
+  worked when `load` left the build folder on sys.path; PyTorch no longer does, so the import fails and
+  bias_act and upfirdn2d fall back to their slow PyTorch forms (seen on an H100 with torch 2.11: 23 img/s).
+  """
+  module = build_extension(*load_args, **load_kwargs)
+  sys.modules[load_kwargs.get('name') or load_args[0]] = module
+  return module
+
+
+build_extension, torch.utils.cpp_extension.load = torch.utils.cpp_extension.load, load_and_register
 torch.manual_seed(0)
+from torch_utils.ops import bias_act, upfirdn2d  # noqa: E402
 from training.loss import StyleGAN2Loss  # noqa: E402  (reference code, from --ref_dir)
 from training.networks import Discriminator, Generator  # noqa: E402
 
@@ -115,6 +132,9 @@ plain = seconds['plain']
 average = plain + (seconds['r1'] - plain) / R1_EVERY + (seconds['path'] - plain) / PL_EVERY
 where = torch.cuda.get_device_name() if args.device == 'cuda' else f'CPU, {args.threads} threads'
 print(f'PyTorch {torch.__version__} {where}, batch {args.batch}')
+if args.device == 'cuda':  # the reference's own kernels, or their slow fallbacks if the build failed
+  print('CUDA kernels: ' + ', '.join(f"{name} {'compiled' if op._plugin is not None else 'FELL BACK (slow)'}"
+                                     for name, op in (('bias_act', bias_act), ('upfirdn2d', upfirdn2d))))
 for kind, s in seconds.items():
   print(f'  {kind:5s} step: {s:.2f} s (median of {args.steps})')
 print(f'average step {average:.2f} s: {args.batch / average:.2f} img/s, {average / args.batch * 1000:.0f} sec/kimg, '

@@ -1,12 +1,15 @@
 """jgan.plan: parameters, FLOPs and memory of a config's step, computed without running it."""
+import functools
 import os
 import subprocess
 import sys
 
+import jax
 import pytest
 
-from jgan import plan
+from jgan import plan, runs, sharding
 from jgan.config import base_config, load_file
+from jgan.engine import init_state
 from tests.test_configs import ROOT
 
 
@@ -31,6 +34,19 @@ def test_a_compiled_plan_counts_flops_and_memory():
   assert small.flops > 0 and small.memory['peak'] > small.memory['arguments'] > 0
   assert large.flops == pytest.approx(2 * small.flops, rel=0.1)  # the step's work grows with the batch
   assert large.memory['temporaries'] > small.memory['temporaries']
+
+
+def test_flops_for_gpus_are_counted_on_the_cpu_compilation():
+  # On GPUs the step's own compilation leaves cuDNN's convolutions out of the count; cpu_flops, which make_plan
+  # uses there, must count what a CPU plan counts.
+  config = base_config('dcgan', g_width=8, d_width=8, z_dim=16)
+  config.data.resolution = 16
+  config.train.batch_size = 32
+  game = runs.build_game(config)
+  state = jax.eval_shape(functools.partial(init_state, game), jax.random.key(0))
+  batch = plan.abstract_batch(config, game, 32, 16)
+  flops = plan.cpu_flops(game, state, batch, (True, True))
+  assert flops == pytest.approx(plan.make_plan(config, mesh=sharding.make_mesh(jax.devices()[:1])).flops, rel=0.01)
 
 
 def test_plan_tool_prints_the_report(tmp_path):
