@@ -38,15 +38,34 @@ def _from_orbax(error: BaseException | None) -> bool:
 
 
 class _AbandonedReads(pylogging.Filter):
-  """Installed after a failed restore as sys.unraisablehook, sys.excepthook and a filter on the asyncio logger:
-  Orbax's reads of the other arrays, still in flight when it gave up, fail later (their coroutines and tasks
-  finalised with the error, their callbacks meeting a closed event loop), each printing a traceback: hundreds
-  of lines for one corrupt checkpoint. The JganError says what is wrong, so those are dropped and counted;
-  everything else goes to the previous hooks and through the filter."""
+  """While a restore runs, and after it failed, sys.unraisablehook, sys.excepthook and a filter on the asyncio
+  logger: when Orbax gives up on a damaged checkpoint, its reads of the other arrays, still in flight, fail later
+  (their coroutines and tasks finalised with the error, their TensorStore callbacks meeting the closed event
+  loop), each printing a traceback: hundreds of lines for one corrupt checkpoint. The JganError says what is
+  wrong, so those are dropped and counted; everything else goes to the previous hooks and through the filter.
+  Installed before the restore starts, since the first callbacks fail as soon as Orbax closes its loop."""
 
-  def __init__(self, previous, previous_excepthook):
+  def __init__(self):
     super().__init__()
-    self.previous, self.previous_excepthook, self.dropped = previous, previous_excepthook, 0
+    self.previous, self.previous_excepthook, self.dropped = sys.unraisablehook, sys.excepthook, 0
+    sys.unraisablehook, sys.excepthook = self, self.excepthook
+    pylogging.getLogger('asyncio').addFilter(self)
+
+  def uninstall(self) -> None:
+    """After a restore that succeeded: the previous hooks back."""
+    sys.unraisablehook, sys.excepthook = self.previous, self.previous_excepthook
+    pylogging.getLogger('asyncio').removeFilter(self)
+
+  def wait_until_quiet(self) -> None:
+    """After a failed restore: waits, at most 2 s, until no abandoned read has failed for 0.3 s, so that they
+    fail now rather than while the interpreter exits, when Python prints with its default hooks."""
+    start = quiet_since = time.monotonic()
+    seen = self.dropped
+    while time.monotonic() - quiet_since < 0.3 and time.monotonic() - start < 2.0:
+      time.sleep(0.05)
+      gc.collect()  # finalises the abandoned coroutines, which reference one another
+      if self.dropped != seen:
+        seen, quiet_since = self.dropped, time.monotonic()
 
   def excepthook(self, kind, error, trace) -> None:
     """sys.excepthook, which Python calls for an error raised in a callback from TensorStore's threads."""
@@ -57,7 +76,7 @@ class _AbandonedReads(pylogging.Filter):
 
   def filter(self, record: pylogging.LogRecord) -> bool:
     """Drops asyncio's 'Task/Future exception was never retrieved': Orbax's abandoned reads, a Future's error
-    coming from TensorStore with no Python frame to tell it by (so after a failed restore, any such record)."""
+    coming from TensorStore with no Python frame to tell it by (so, during a restore, any such record)."""
     if 'exception was never retrieved' in record.getMessage():
       self.dropped += 1
       return False
@@ -69,23 +88,6 @@ class _AbandonedReads(pylogging.Filter):
       self.dropped += 1
     else:
       self.previous(unraisable)
-
-
-def _let_abandoned_reads_fail_quietly() -> None:
-  """Installs _AbandonedReads (once) and waits, at most 2 s, until no abandoned read has failed for 0.3 s: so
-  that they fail now rather than while the interpreter exits, when Python prints with its default hook."""
-  hook = sys.unraisablehook
-  if not isinstance(hook, _AbandonedReads):
-    hook = sys.unraisablehook = _AbandonedReads(hook, sys.excepthook)
-    sys.excepthook = hook.excepthook
-    pylogging.getLogger('asyncio').addFilter(hook)
-  start = quiet_since = time.monotonic()
-  seen = hook.dropped
-  while time.monotonic() - quiet_since < 0.3 and time.monotonic() - start < 2.0:
-    time.sleep(0.05)
-    gc.collect()  # finalises the abandoned coroutines, which reference one another
-    if hook.dropped != seen:
-      seen, quiet_since = hook.dropped, time.monotonic()
 
 
 def _leaf_paths(tree) -> dict[tuple[str, ...], object]:
@@ -135,6 +137,7 @@ class Checkpointer:
       JganError: the checkpoint is unreadable or does not fit the configured model.
     """
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+    abandoned_reads = _AbandonedReads()
     try:
       with _orbax_quiet():
         # The arrays' paths and shapes first, so that a config mismatch is named before any array is read.
@@ -150,10 +153,11 @@ class Checkpointer:
       reason = None
     if reason is not None:  # raised here, not in the except block, so that Orbax's error (and with its traceback
       # the abandoned reads) is freed now rather than kept as the JganError's context until the program exits
-      _let_abandoned_reads_fail_quietly()
+      abandoned_reads.wait_until_quiet()
       raise JganError(f'checkpoint {step} in {self.directory} is corrupt or was written for another config '
                       f'({reason}): delete that step directory to resume from an earlier one, or use a new '
                       f'--workdir')
+    abandoned_reads.uninstall()
     if difference is not None:
       raise JganError(f'checkpoint {step} in {self.directory} was written for another config ({difference}): '
                       f'resume with the config it was written with, or use a new --workdir')
