@@ -30,7 +30,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from jgan import adversarial, sharding  # noqa: E402
+from jgan import adversarial, flops, sharding  # noqa: E402
 from jgan.config import load_file  # noqa: E402
 from jgan.engine import init_state, train_step  # noqa: E402
 from jgan.host_memory import run_with_huge_pages  # noqa: E402
@@ -61,15 +61,6 @@ def layer_flops(module: nn.Module, variables: dict, *args, **kwargs) -> int:
   return total
 
 
-def xla_flops(fn, *args) -> float:
-  """XLA's count, compiled for the CPU: a GPU compilation's cuDNN convolutions are not counted (jgan.plan)."""
-  cpu = jax.sharding.SingleDeviceSharding(jax.devices('cpu')[0])
-  shapes = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), args)
-  analysis = jax.jit(fn, in_shardings=cpu, out_shardings=cpu).lower(*shapes).compile().cost_analysis()
-  analysis = analysis[0] if isinstance(analysis, list) else analysis
-  return float(analysis.get('flops', float('nan')))
-
-
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--batch', type=int, default=4)
@@ -94,8 +85,8 @@ def main() -> None:
   d_vars = {'params': state.params['d'], **state.collections['d']}
   g_flops = layer_flops(generator, g_vars, z, labels, train=False)
   d_flops = layer_flops(discriminator, d_vars, images, labels, train=False)
-  g_xla = xla_flops(lambda v, z, y: generator.apply(v, z, y, train=False), g_vars, z, labels)
-  d_xla = xla_flops(lambda v, x, y: discriminator.apply(v, x, y, train=False), d_vars, images, labels)
+  g_xla = flops.cpu_flops(lambda v, z, y: generator.apply(v, z, y, train=False), g_vars, z, labels) or math.nan
+  d_xla = flops.cpu_flops(lambda v, x, y: discriminator.apply(v, x, y, train=False), d_vars, images, labels) or math.nan
   print(f'forward GFLOP per image: G {g_flops / 1e9:.2f} (XLA counts {g_xla / 1e9:.2f}), '
         f'D {d_flops / 1e9:.2f} (XLA counts {d_xla / 1e9:.2f})')
   step_flops = 3 * (2 * (g_flops + 2 * d_flops) + (g_flops + d_flops)) * args.batch

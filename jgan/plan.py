@@ -3,7 +3,7 @@
 Builds the config's game, initialises its training state abstractly (jax.eval_shape: nothing is allocated),
 compiles the train step for the configured global batch over this machine's devices without running it, and
 prints the parameters of each player, the size of the state, the FLOPs of one iteration (XLA's cost analysis,
-of a compilation for the CPU where the devices are GPUs: see cpu_flops) and the bytes per device (XLA's memory
+of a compilation for the CPU where the devices are GPUs: jgan.flops) and the bytes per device (XLA's memory
 analysis). Overrides work as in train.py (--config.train.batch_size=...); --nocompile stops after the parameter
 count. A growing game (ProGAN) is planned at its last stage, its largest resolution.
 """
@@ -20,9 +20,9 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from jgan import config as config_lib
-from jgan import runs, sharding
+from jgan import flops, runs, sharding
 from jgan.data import pairs
-from jgan.engine import Game, TrainState, init_state, train_step
+from jgan.engine import Game, init_state, train_step
 from jgan.errors import JganError, exit_on_error
 
 
@@ -77,7 +77,8 @@ def make_plan(config: ml_collections.ConfigDict, compile_step: bool = True, mesh
   phases = tuple(True for _ in game.phases)
   compiled = step.lower(state, batch, phases).compile()
   on_gpus = any(device.platform == 'gpu' for device in mesh.devices.flat)
-  plan.flops = cpu_flops(game, state, batch, phases) if on_gpus else _flops(compiled)
+  plan.flops = (flops.cpu_flops(lambda state, batch: train_step(game, state, batch, phases), state, batch)
+                if on_gpus else flops.compiled_flops(compiled))  # jgan.flops: why the CPU on GPUs
   stats = compiled.memory_analysis()
   if stats is not None:
     plan.memory = {'arguments': stats.argument_size_in_bytes, 'outputs': stats.output_size_in_bytes,
@@ -86,24 +87,6 @@ def make_plan(config: ml_collections.ConfigDict, compile_step: bool = True, mesh
     plan.memory['peak'] = (stats.argument_size_in_bytes + stats.output_size_in_bytes - stats.alias_size_in_bytes
                            + stats.temp_size_in_bytes)
   return plan
-
-
-def _flops(compiled: jax.stages.Compiled) -> float | None:
-  cost = compiled.cost_analysis()
-  cost = cost[0] if isinstance(cost, list) else cost
-  return float(cost['flops']) if cost and 'flops' in cost else None
-
-
-def cpu_flops(game: Game, state: TrainState, batch: dict, phases: tuple[bool, ...]) -> float | None:
-  """XLA's FLOP count of one train step, from its compilation for one CPU device.
-
-  A GPU compilation hands convolutions to cuDNN as custom calls, which XLA's cost analysis does not count:
-  on an H100 it gave BigGAN-128's generator 1.5 of its 42 GFLOP per image. The CPU backend keeps them as
-  HLO convolutions, so on GPUs the count is taken there.
-  """
-  cpu = jax.sharding.SingleDeviceSharding(jax.devices('cpu')[0])
-  step = jax.jit(functools.partial(train_step, game), static_argnums=2, in_shardings=cpu, out_shardings=cpu)
-  return _flops(step.lower(state, batch, phases).compile())
 
 
 def _gib(n: int) -> str:
