@@ -26,6 +26,23 @@ _RETAIN_HOST_MEMORY = flags.DEFINE_bool('retain_host_memory', False, 'CPU traini
                                         'memory in the process (jgan.host_memory); slower for small ones.')
 
 
+def _other_game_key(override: str, argv: list[str]) -> str | None:
+  """For an override --config.SECTION.KEY=... that the config lacks: the one-line error naming the game in play,
+  where KEY belongs to another game's section ('gan.loss' given to StyleGAN2); else None."""
+  key = override.split('=', 1)[0].removeprefix('--config.')
+  paths = [a.split('=', 1)[1] for a in argv if a.startswith('--config=')]
+  if not paths:
+    return None
+  from jgan import config as config_lib  # Only on this error path, so that --help stays fast.
+
+  try:
+    config = config_lib.load_file(paths[-1])
+    error = config_lib.unknown_key_error(key, config)
+  except Exception:  # the file itself is broken: config_flags' own message says so
+    return None
+  return str(error) if 'is not read by model' in str(error) else None
+
+
 def _config_error(error: Exception, argv: list[str]) -> str:
   """One line for what config_flags raised (with a traceback inside its message)."""
   text = str(error)
@@ -37,6 +54,9 @@ def _config_error(error: Exception, argv: list[str]) -> str:
   unknown = suggestion[2] if suggestion else missing[1] if missing else None
   if unknown:
     wrong = [a for a in argv if re.search(rf'\.{unknown}=', a)]
+    other_game = _other_game_key(wrong[0], argv) if wrong else None
+    if other_game:
+      return other_game
     where = f' in {wrong[0]}' if wrong else ''
     fix = f'did you mean {suggestion[1]!r}?' if suggestion else 'check its spelling against the config file'
     return f'unknown config key {unknown!r}{where}: {fix}'
@@ -53,8 +73,8 @@ def _parse_flags(argv: list[str]) -> list[str]:
     return remaining
   except flags.UnrecognizedFlagError as error:
     if error.flagname.startswith('config.'):
-      fail(f"unknown config key {error.flagname[len('config.'):]!r} in --{error.flagname}: check its spelling "
-           f'against the config file')
+      fail(_other_game_key(f'--{error.flagname}', argv) or f"unknown config key "
+           f"{error.flagname[len('config.'):]!r} in --{error.flagname}: check its spelling against the config file")
     fail(f'unknown flag --{error.flagname}: see python train.py --help')
   except Exception as error:  # config_flags raises OSError, IllegalFlagValueError, AttributeError, ...
     fail(_config_error(error, argv))

@@ -30,11 +30,12 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from jgan import adversarial, flops, sharding  # noqa: E402
+from jgan import sharding  # noqa: E402
 from jgan.config import load_file  # noqa: E402
-from jgan.engine import init_state, train_step  # noqa: E402
+from jgan.engine import compile_steps, cpu_flops, init_state  # noqa: E402
+from jgan.games import adversarial  # noqa: E402
 from jgan.host_memory import run_with_huge_pages  # noqa: E402
-from jgan.layers import SelfAttention  # noqa: E402
+from jgan.nn.layers import SelfAttention  # noqa: E402
 
 
 def layer_flops(module: nn.Module, variables: dict, *args, **kwargs) -> int:
@@ -85,17 +86,15 @@ def main() -> None:
   d_vars = {'params': state.params['d'], **state.collections['d']}
   g_flops = layer_flops(generator, g_vars, z, labels, train=False)
   d_flops = layer_flops(discriminator, d_vars, images, labels, train=False)
-  g_xla = flops.cpu_flops(lambda v, z, y: generator.apply(v, z, y, train=False), g_vars, z, labels) or math.nan
-  d_xla = flops.cpu_flops(lambda v, x, y: discriminator.apply(v, x, y, train=False), d_vars, images, labels) or math.nan
+  g_xla = cpu_flops(lambda v, z, y: generator.apply(v, z, y, train=False), g_vars, z, labels) or math.nan
+  d_xla = cpu_flops(lambda v, x, y: discriminator.apply(v, x, y, train=False), d_vars, images, labels) or math.nan
   print(f'forward GFLOP per image: G {g_flops / 1e9:.2f} (XLA counts {g_xla / 1e9:.2f}), '
         f'D {d_flops / 1e9:.2f} (XLA counts {d_xla / 1e9:.2f})')
   step_flops = 3 * (2 * (g_flops + 2 * d_flops) + (g_flops + d_flops)) * args.batch
 
   mesh = sharding.make_mesh()
-  replicated = sharding.replicated(mesh)
-  state = jax.device_put(state, replicated)
-  step = jax.jit(functools.partial(train_step, game), static_argnums=2, donate_argnums=0,
-                 out_shardings=(replicated, replicated))
+  state = jax.device_put(state, sharding.replicated(mesh))
+  step = compile_steps(game, mesh).one
   rng = np.random.default_rng(0)
   batch = jax.device_put({'image': rng.uniform(-1, 1, (2, args.batch, 128, 128, 3)).astype(np.float32),
                           'label': rng.integers(0, 1000, (2, args.batch)).astype(np.int32)},

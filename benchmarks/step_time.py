@@ -8,7 +8,6 @@ Run from the repository root:  python benchmarks/step_time.py [--res 64 --channe
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import resource
 import statistics
@@ -17,9 +16,10 @@ import time
 import jax
 import numpy as np
 
-from jgan import adversarial, sharding
+from jgan import sharding
 from jgan.config import base_config
-from jgan.engine import init_state, train_step
+from jgan.engine import compile_steps, initial_state
+from jgan.games import adversarial
 from jgan.host_memory import retain_freed_memory, run_with_huge_pages
 
 
@@ -51,10 +51,8 @@ def time_step(loss: str, res: int, channels: int, batch: int, steps: int, warmup
   config = make_config(loss, res, channels, width, dtype)
   game = adversarial.build_game(config, (res, res, channels))
   mesh = sharding.make_mesh()
-  replicated = sharding.replicated(mesh)
-  state = jax.jit(functools.partial(init_state, game), out_shardings=replicated)(jax.random.key(0))
-  step = jax.jit(functools.partial(train_step, game), static_argnums=2, donate_argnums=0,
-                 out_shardings=(replicated, replicated))
+  state = initial_state(game, 0, mesh)
+  step = compile_steps(game, mesh).one
   rng = np.random.default_rng(0)
   real = {'image': rng.uniform(-1, 1, (1, batch, res, res, channels)).astype(np.float32),
           'label': np.zeros((1, batch), np.int32)}

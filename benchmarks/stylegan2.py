@@ -15,7 +15,6 @@ benchmarks/torch_stylegan2.py times the reference StyleGAN2-ADA the same way.
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import resource
 import statistics
@@ -27,9 +26,10 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from jgan import sharding, style  # noqa: E402
+from jgan import sharding  # noqa: E402
 from jgan.config import load_file  # noqa: E402
-from jgan.engine import init_state, train_step  # noqa: E402
+from jgan.engine import compile_steps, initial_state  # noqa: E402
+from jgan.games import style  # noqa: E402
 from jgan.host_memory import retain_freed_memory, run_with_huge_pages  # noqa: E402
 
 
@@ -52,11 +52,9 @@ def main() -> None:
   game = style.build_game(config, (256, 256, 3))
   names = [phase.name for phase in game.phases]
   mesh = sharding.make_mesh()
-  replicated = sharding.replicated(mesh)
-  state = jax.jit(functools.partial(init_state, game), out_shardings=replicated)(jax.random.key(0))
+  state = initial_state(game, 0, mesh)
   params = sum(x.size for x in jax.tree.leaves(state.params))
-  step = jax.jit(functools.partial(train_step, game), static_argnums=2, donate_argnums=0,
-                 out_shardings=(replicated, replicated))
+  step = compile_steps(game, mesh).one
   images = np.random.default_rng(0).uniform(-1, 1, (1, args.batch, 256, 256, 3)).astype(np.float32)
   batch = jax.device_put({'image': images}, sharding.batch_sharding(mesh))
 

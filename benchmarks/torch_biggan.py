@@ -21,7 +21,6 @@ Run from the repository root:
   /tmp/torchvenv/bin/python benchmarks/torch_biggan.py --ref_dir=/tmp/biggan_pt [--batch 4 --steps 3]
   python3 benchmarks/torch_biggan.py --ref_dir=DIR --device=cuda --batch=256 --steps=10       # a GPU
 """
-import argparse
 import ast
 import resource
 import statistics
@@ -31,22 +30,18 @@ import types
 
 import torch
 import torch.nn as nn
+from torch_twin import peak_gpu_memory, setup, synchronize
 
-parser = argparse.ArgumentParser()
-parser.add_argument('--ref_dir', default='/tmp/biggan_pt')
-parser.add_argument('--batch', type=int, default=4)
-parser.add_argument('--steps', type=int, default=3)
-parser.add_argument('--threads', type=int, default=2)
-parser.add_argument('--num_D_steps', type=int, default=2)
-parser.add_argument('--G_ortho', type=float, default=1e-4)
-parser.add_argument('--ortho_init', action='store_true', help='run the ortho init instead of skip_init')
-parser.add_argument('--max_load', type=float, default=0.6)
-parser.add_argument('--params_only', action='store_true')
-parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
-args = parser.parse_args()
-sys.path.insert(0, args.ref_dir)
-torch.set_num_threads(args.threads)
-torch.manual_seed(0)
+
+def _arguments(parser):
+  parser.add_argument('--num_D_steps', type=int, default=2)
+  parser.add_argument('--G_ortho', type=float, default=1e-4)
+  parser.add_argument('--ortho_init', action='store_true', help='run the ortho init instead of skip_init')
+  parser.add_argument('--max_load', type=float, default=0.6)
+  parser.add_argument('--params_only', action='store_true')
+
+
+args = setup('/tmp/biggan_pt', steps=3, add_arguments=_arguments)
 
 
 def reference_utils(path):
@@ -83,11 +78,6 @@ x = torch.rand(args.batch * args.num_D_steps, 3, 128, 128, device=args.device) *
 y = torch.randint(0, 1000, (args.batch * args.num_D_steps,), device=args.device)
 
 
-def synchronize():
-  if args.device == 'cuda':
-    torch.cuda.synchronize()
-
-
 # On the CPU, wait for the shared machine to be idle: poll every 20 s, up to 25 min.
 for _ in range(75 if args.device == 'cpu' else 0):
   load = float(open('/proc/loadavg').read().split()[0])
@@ -97,13 +87,13 @@ for _ in range(75 if args.device == 'cpu' else 0):
   time.sleep(20)
 print('loadavg at start:', open('/proc/loadavg').read().strip(), flush=True)
 train(x, y)  # warm-up
-synchronize()
+synchronize(args.device)
 times = []
 cpu0 = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
 for _ in range(args.steps):
   t0 = time.perf_counter()
   out = train(x, y)
-  synchronize()
+  synchronize(args.device)
   times.append(time.perf_counter() - t0)
   print(f'step {times[-1] * 1e3:.0f} ms  {out}', flush=True)
 cpu = sum(resource.getrusage(resource.RUSAGE_SELF)[:2]) - cpu0
@@ -113,5 +103,4 @@ print(f'batch {args.batch}, {args.num_D_steps} D steps + 1 G step, G_ortho {args
       f'of {args.steps}), {args.batch * 1e3 / ms:.2f} images/s, CPU use {cpu / sum(times):.2f} cores, '
       f'peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB')
 if args.device == 'cuda':
-  print(f'{torch.cuda.get_device_name()}, torch {torch.__version__}: peak GPU memory '
-        f'{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB')
+  print(f'{torch.cuda.get_device_name()}, torch {torch.__version__}: {peak_gpu_memory()}')

@@ -22,7 +22,6 @@ Run from the repository root:
   /tmp/torchvenv/bin/python benchmarks/torch_stylegan2.py --ref_dir=/tmp/sg2ada [--batch 4 --steps 2]
   python3 benchmarks/torch_stylegan2.py --ref_dir=DIR --device=cuda --batch=16 --steps=10     # a GPU
 """
-import argparse
 import copy
 import resource
 import statistics
@@ -32,17 +31,10 @@ import types
 
 import torch
 import torch.utils.cpp_extension
+from torch_twin import peak_gpu_memory, setup, synchronize
 
-parser = argparse.ArgumentParser()
-parser.add_argument('--ref_dir', default='/tmp/sg2ada')
-parser.add_argument('--batch', type=int, default=4)
-parser.add_argument('--steps', type=int, default=2)
-parser.add_argument('--threads', type=int, default=2)
-parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
-args = parser.parse_args()
-sys.path.insert(0, args.ref_dir)
+args = setup('/tmp/sg2ada', steps=2)
 sys.modules.setdefault('requests', types.ModuleType('requests'))
-torch.set_num_threads(args.threads)
 
 
 def load_and_register(*load_args, **load_kwargs):
@@ -58,7 +50,6 @@ def load_and_register(*load_args, **load_kwargs):
 
 
 build_extension, torch.utils.cpp_extension.load = torch.utils.cpp_extension.load, load_and_register
-torch.manual_seed(0)
 from torch_utils.ops import bias_act, upfirdn2d  # noqa: E402
 from training.loss import StyleGAN2Loss  # noqa: E402  (reference code, from --ref_dir)
 from training.networks import Discriminator, Generator  # noqa: E402
@@ -111,21 +102,16 @@ def step(active):
       p_ema.copy_(p.lerp(p_ema, beta))
 
 
-def synchronize():
-  if args.device == 'cuda':
-    torch.cuda.synchronize()
-
-
 seconds = {}
 for kind, active in (('plain', ('Gmain', 'Dmain')), ('r1', ('Gmain', 'Dmain', 'Dreg')),
                      ('path', ('Gmain', 'Greg', 'Dmain'))):
   step(active)  # warm-up
-  synchronize()
+  synchronize(args.device)
   times = []
   for _ in range(args.steps):
     start = time.perf_counter()
     step(active)
-    synchronize()
+    synchronize(args.device)
     times.append(time.perf_counter() - start)
   seconds[kind] = statistics.median(times)
 plain = seconds['plain']
@@ -140,4 +126,4 @@ for kind, s in seconds.items():
 print(f'average step {average:.2f} s: {args.batch / average:.2f} img/s, {average / args.batch * 1000:.0f} sec/kimg, '
       f'peak host RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB')
 if args.device == 'cuda':
-  print(f'peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB')
+  print(peak_gpu_memory())

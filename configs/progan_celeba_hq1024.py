@@ -11,7 +11,7 @@ TFDS's celeb_a_hq needs a manual download (the CelebA images and the deltas of t
 Or set config.data.name='folder' and config.data.folder to a folder of the 30,000 images.
 """
 from jgan.config import base_config
-from jgan.growing import steps_for_images
+from jgan.games.growing import steps_for_images
 
 
 def get_config():

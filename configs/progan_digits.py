@@ -7,7 +7,7 @@ Adam (lr 0.001, betas 0 and 0.99), an EMA of G (0.999); each new level fades in 
 stably for 6,400 (the paper: 600k each), with larger batches at the cheap low resolutions.
 """
 from jgan.config import base_config
-from jgan.growing import steps_for_images
+from jgan.games.growing import steps_for_images
 
 
 def get_config():

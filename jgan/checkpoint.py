@@ -1,19 +1,15 @@
-"""Orbax checkpoints of the whole TrainState plus a JSON record of the data position and config."""
+"""Orbax checkpoints of the whole TrainState plus a JSON record of the config it ran."""
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
-import logging as pylogging
 import os
-import sys
-import time
-import traceback
 from collections.abc import Iterator
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+import tensorstore as ts
 from absl import logging
 from etils import epath
 
@@ -32,68 +28,17 @@ def _orbax_quiet() -> Iterator[None]:
     logging.set_verbosity(verbosity)
 
 
-def _from_orbax(error: BaseException | None) -> bool:
-  frames = traceback.extract_tb(error.__traceback__) if error is not None else []
-  return any(f'{os.sep}orbax{os.sep}' in frame.filename for frame in frames)
-
-
-class _AbandonedReads(pylogging.Filter):
-  """While a restore runs, and after it failed, sys.unraisablehook, sys.excepthook and a filter on the asyncio
-  logger: when Orbax gives up on a damaged checkpoint, its reads of the other arrays, still in flight, fail later
-  (their coroutines and tasks finalised with the error, their TensorStore callbacks meeting the closed event
-  loop), each printing a traceback: hundreds of lines for one corrupt checkpoint. The JganError says what is
-  wrong, so those are dropped and counted; everything else goes to the previous hooks and through the filter.
-  Installed before the restore starts, since the first callbacks fail as soon as Orbax closes its loop."""
-
-  def __init__(self):
-    super().__init__()
-    self.previous, self.previous_excepthook, self.dropped = sys.unraisablehook, sys.excepthook, 0
-    sys.unraisablehook, sys.excepthook = self, self.excepthook
-    pylogging.getLogger('asyncio').addFilter(self)
-
-  def uninstall(self) -> None:
-    """After a restore that succeeded: the previous hooks back."""
-    sys.unraisablehook, sys.excepthook = self.previous, self.previous_excepthook
-    pylogging.getLogger('asyncio').removeFilter(self)
-
-  def wait_until_quiet(self) -> None:
-    """After a failed restore: waits, at most 2 s, until no abandoned read has failed for 0.3 s, so that they
-    fail now rather than while the interpreter exits, when Python prints with its default hooks."""
-    start = quiet_since = time.monotonic()
-    seen = self.dropped
-    while time.monotonic() - quiet_since < 0.3 and time.monotonic() - start < 2.0:
-      time.sleep(0.05)
-      gc.collect()  # finalises the abandoned coroutines, which reference one another
-      if self.dropped != seen:
-        seen, quiet_since = self.dropped, time.monotonic()
-
-  def excepthook(self, kind, error, trace) -> None:
-    """sys.excepthook, which Python calls for an error raised in a callback from TensorStore's threads."""
-    if isinstance(error, RuntimeError) and str(error) == 'Event loop is closed':
-      self.dropped += 1
-    else:
-      self.previous_excepthook(kind, error, trace)
-
-  def filter(self, record: pylogging.LogRecord) -> bool:
-    """Drops asyncio's 'Task/Future exception was never retrieved': Orbax's abandoned reads, a Future's error
-    coming from TensorStore with no Python frame to tell it by (so, during a restore, any such record)."""
-    if 'exception was never retrieved' in record.getMessage():
-      self.dropped += 1
-      return False
-    return True
-
-  def __call__(self, unraisable) -> None:
-    error = unraisable.exc_value
-    if _from_orbax(error) or (isinstance(error, RuntimeError) and str(error) == 'Event loop is closed'):
-      self.dropped += 1
-    else:
-      self.previous(unraisable)
-
-
 def _leaf_paths(tree) -> dict[tuple[str, ...], object]:
   """{('params', 'g', 'Dense_0', 'kernel'): leaf}: the same for a TrainState and Orbax's metadata of one."""
   return {tuple(str(getattr(key, 'key', getattr(key, 'name', getattr(key, 'idx', key)))) for key in path): leaf
           for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+
+
+def _as_stored(leaf):
+  """The shape and dtype a leaf has in a checkpoint: a typed PRNG key is stored as its key data."""
+  if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+    return jax.eval_shape(jax.random.key_data, leaf)
+  return leaf
 
 
 def _first_difference(stored: dict, configured: dict) -> str | None:
@@ -109,6 +54,45 @@ def _first_difference(stored: dict, configured: dict) -> str | None:
       return (f'{name} is {np.dtype(old.dtype)}{list(old.shape)} in the checkpoint, '
               f'{np.dtype(new.dtype)}{list(new.shape)} configured')
   return None
+
+
+def _first_line(error: BaseException) -> str:
+  """An error's first line, without TensorStore's spec (which follows 'See full TensorStore details')."""
+  text = str(error).strip()
+  reason = text.splitlines()[0] if text else type(error).__name__
+  return reason.split('. See full TensorStore details')[0][:200]
+
+
+def _unreadable_array(state_dir: epath.Path) -> str | None:
+  """The first array of the Orbax state in `state_dir` whose data TensorStore cannot read, with the reason; None
+  when every array reads.
+
+  Every read is awaited, failed or not. Orbax's restore reads all arrays at once and, at the first that fails,
+  gives up on the others while they are still running; they fail later, on the event loop it has closed, each
+  printing a traceback. Read here first, a damaged checkpoint costs one line; a sound one is read twice, the
+  second time from the page cache. The state is Orbax's layout: zarr arrays in one OCDBT key-value store.
+  """
+  base = {'driver': 'ocdbt', 'base': f'file://{state_dir}'}
+  keys = [key.decode() for key in ts.KvStore.open(base).result().list().result()]
+  drivers = {'.zarray': 'zarr', 'zarr.json': 'zarr3'}
+  arrays = sorted((key.rpartition('/')[0], drivers[key.rpartition('/')[2]]) for key in keys
+                  if key.rpartition('/')[2] in drivers)
+  reads = []
+  for name, driver in arrays:
+    try:
+      store = ts.open({'driver': driver, 'kvstore': {**base, 'path': f'{name}/'}}, open=True).result()
+      reads.append((name, store.read()))
+    except Exception as error:  # TensorStore raises ValueError and others
+      reads.append((name, error))
+  failures = []
+  for name, read in reads:  # wait for every read, so that none is left running
+    try:
+      if isinstance(read, Exception):
+        raise read
+      read.result()
+    except Exception as error:
+      failures.append(f"{name.replace('.', '/')} cannot be read: {_first_line(error)}")
+  return failures[0] if failures else None
 
 
 class Checkpointer:
@@ -131,36 +115,32 @@ class Checkpointer:
                                                      meta=ocp.args.JsonSave(meta)), force=True)
 
   def restore(self, step: int, target: TrainState) -> tuple[TrainState, dict]:
-    """Restores onto `target`'s structure and shardings (abstract arrays suffice).
+    """Restores onto `target`'s structure and shardings (abstract arrays suffice: engine.abstract_state).
 
     Raises:
       JganError: the checkpoint is unreadable or does not fit the configured model.
     """
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
-    abandoned_reads = _AbandonedReads()
+    state_dir = epath.Path(self.directory) / str(step) / 'state'
+    difference = restored = None
     try:
       with _orbax_quiet():
-        # The arrays' paths and shapes first, so that a config mismatch is named before any array is read.
-        stored = ocp.StandardCheckpointHandler().metadata(epath.Path(self.directory) / str(step) / 'state')
-        difference = _first_difference(_leaf_paths(stored), _leaf_paths(abstract))
-        if difference is None:
+        # The arrays' paths and shapes first, so that a config mismatch is named before any array is read; then
+        # every array's data, so that a damaged one is found before Orbax reads them all at once.
+        stored = ocp.StandardCheckpointHandler().metadata(state_dir)
+        difference = _first_difference(_leaf_paths(stored), _leaf_paths(jax.tree.map(_as_stored, abstract)))
+        reason = None if difference else _unreadable_array(state_dir)
+        if difference is None and reason is None:
           restored = self._manager.restore(step, args=ocp.args.Composite(
               state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
     except Exception as error:  # Orbax raises many types (ValueError, KeyError, FileNotFoundError, ...).
-      reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-      reason = reason.split('. See full TensorStore details')[0][:200]  # the rest is TensorStore's spec
-    else:
-      reason = None
-    if reason is not None:  # raised here, not in the except block, so that Orbax's error (and with its traceback
-      # the abandoned reads) is freed now rather than kept as the JganError's context until the program exits
-      abandoned_reads.wait_until_quiet()
-      raise JganError(f'checkpoint {step} in {self.directory} is corrupt or was written for another config '
-                      f'({reason}): delete that step directory to resume from an earlier one, or use a new '
-                      f'--workdir')
-    abandoned_reads.uninstall()
+      reason = _first_line(error)
     if difference is not None:
       raise JganError(f'checkpoint {step} in {self.directory} was written for another config ({difference}): '
                       f'resume with the config it was written with, or use a new --workdir')
+    if reason is not None:  # raised outside the except block, so that Orbax's error is not kept as its context
+      raise JganError(f'checkpoint {step} in {self.directory} is corrupt ({reason}): delete that step directory '
+                      f'to resume from an earlier one, or use a new --workdir')
     return restored.state, dict(restored.meta)
 
   def wait(self) -> None:

@@ -10,11 +10,13 @@ Each phase minimises one loss with respect to some players' parameters and may:
 A loss sees every player's parameters and mutable collections (BatchNorm statistics, spectral-norm
 vectors) and returns the collections it updated, so two G/D pairs (CycleGAN) or a growing network
 (ProGAN: the level read from the shape of the batch's images, alpha from the step) need no new step. All
-training state is one pytree, `TrainState`.
+training state is one pytree, `TrainState`; `compile_steps` jits the step once, with the mesh's shardings, for
+the training loop and jgan.plan alike.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +25,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
+
+from jgan import sharding
+from jgan.schedule import Stage
 
 PyTree = Any
 # loss(params, collections, sub_batch, rng, step) -> (scalar, (updated collections, metrics)); rng is the
@@ -43,17 +48,6 @@ class Phase:
 
   def active(self, step: int) -> bool:
     return self.start <= step and (self.stop is None or step < self.stop) and step % self.every == 0
-
-
-@dataclasses.dataclass(frozen=True)
-class Stage:
-  """A stretch of iterations with one data shape: ProGAN's resolutions, each with its own batch size. The
-  train step compiles once per stage; a game without stages trains in one, at the config's batch and size."""
-
-  start: int  # the first iteration of the stage
-  batch_size: int  # global
-  resolution: int  # the side of the real images it reads
-  description: str = ''  # printed when the stage begins
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +73,8 @@ class Game:
   # their batches hold images, not latents (jgan.data.pairs), and jgan.translate samples them.
   translations: dict[str, str] = dataclasses.field(default_factory=dict)
   unpaired: bool = False  # batches are {'a', 'b'} from two domains rather than {'input', 'target'} pairs
-  stages: tuple[Stage, ...] = ()  # growing games (jgan.growing): the data shape changes at these iterations
+  input_shape: tuple[int, int, int] | None = None  # image-to-image games: the [H, W, C] of G's input images
+  stages: tuple[Stage, ...] = ()  # growing games (jgan.games.growing): the data shape changes at these iterations
 
   @property
   def sub_batches(self) -> int:
@@ -125,6 +120,20 @@ def init_state(game: Game, rng: jax.Array) -> TrainState:
   )
 
 
+def initial_state(game: Game, seed: int, mesh: jax.sharding.Mesh) -> TrainState:
+  """A freshly initialised state from `seed`, replicated over `mesh`."""
+  init = jax.jit(functools.partial(init_state, game), out_shardings=sharding.replicated(mesh))
+  return init(jax.random.key(seed))
+
+
+def abstract_state(game: Game, mesh: jax.sharding.Mesh) -> TrainState:
+  """The shapes, dtypes and shardings of `initial_state`, found without initialising anything: what a
+  checkpoint restores onto, and what jgan.plan compiles for."""
+  shapes = jax.eval_shape(functools.partial(init_state, game), jax.random.key(0))
+  replicated = sharding.replicated(mesh)
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), shapes)
+
+
 def _gradients(game: Game, phase: Phase, step: jax.Array, params: dict, collections: dict, sub_batch: dict,
                rng: jax.Array):
   """(loss, updated collections, metrics, gradients) of the phase's loss, over `game.accumulation`
@@ -158,7 +167,7 @@ def _gradients(game: Game, phase: Phase, step: jax.Array, params: dict, collecti
 
   zeros = jax.tree.map(jnp.zeros_like, trainable)
   # A loop keeps one micro-batch's activations alive at a time, which is the point of accumulating; on
-  # XLA's CPU backend, where convolutions inside a while loop run ~16x slower, it is unrolled instead.
+  # XLA's CPU backend, which runs convolutions inside a while loop many times slower, it is unrolled instead.
   unroll = n if jax.default_backend() == 'cpu' else 1
   (grad_sum, final_collections), (losses, metrics) = jax.lax.scan(accumulate, (zeros, collections),
                                                                   (micro_batches, jnp.arange(n)), unroll=unroll)
@@ -196,8 +205,9 @@ def train_step(game: Game, state: TrainState, batch: dict, active: tuple[bool | 
   """
   # One key per sub-batch, the same in every phase: phases that see a sub-batch also see its latents, as
   # DCGAN's reference code reuses one fake batch for the D and the G update. Then XLA computes the shared
-  # generator forward pass once (measured: 876 -> 577 ms per full-width DCGAN step on CPU), provided both
-  # phases' graphs of it simplify alike (jgan.layers.BatchNorm; tests/test_engine.py checks the FLOPs).
+  # generator forward pass once, provided both phases' graphs of it simplify alike: the other half of this
+  # contract is jgan.nn.layers.BatchNorm's vector statistics, and
+  # tests/test_engine.py::test_dcgan_step_computes_the_generator_forward_pass_once checks it by FLOP count.
   sub_batch_rngs = jax.random.split(jax.random.fold_in(state.rng, state.step), game.sub_batches)
   carry = (state.params, state.collections, state.opt_state)
   metrics = {}
@@ -207,8 +217,8 @@ def train_step(game: Game, state: TrainState, batch: dict, active: tuple[bool | 
       continue
 
     def run_phase(carry, phase=phase):
-      # Unrolled rather than lax.scan: XLA's CPU backend runs convolutions inside a while loop about 16x
-      # slower (measured: 952 vs 57 ms for a DCGAN step), and repeats are few (n_critic <= 5).
+      # Unrolled rather than lax.scan: XLA's CPU backend runs convolutions inside a while loop many times
+      # slower (benchmarks/README.md, change 2), and repeats are few (n_critic <= 5).
       phase_metrics = []
       for repeat in range(phase.repeats):
         sub_batch = jax.tree.map(lambda x, r=repeat: x[r], batch)
@@ -240,7 +250,7 @@ def train_steps(game: Game, state: TrainState, batches: tuple[dict, ...], active
                 ) -> tuple[TrainState, dict]:
   """len(batches) iterations in one call (lax.scan over `train_step`), for accelerators, where the host then
   dispatches once per several iterations. Pure; jit with `actives` static. Not for XLA's CPU backend, which
-  runs convolutions inside a loop about 16x slower.
+  runs convolutions inside a loop many times slower.
 
   Args:
     batches: one batch per iteration, as `train_step` takes it.
@@ -264,3 +274,45 @@ def train_steps(game: Game, state: TrainState, batches: tuple[dict, ...], active
   last_run = {phase.name: max((i for i, active in enumerate(actives) if active[index]), default=None)
               for index, phase in enumerate(game.phases)}
   return state, {key: value[last_run[key.split('/')[0]]] for key, value in metrics.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class CompiledSteps:
+  """`train_step` and `train_steps` of one game, jitted once with the mesh's shardings: the state replicated
+  and donated, the batches split over the mesh's 'data' axis. Each compiles once per pattern of active phases
+  and per batch shape (a growing game's stage)."""
+
+  one: Callable  # (state, batch, active) -> (state, metrics)
+  many: Callable  # (state, batches, actives) -> (state, metrics)
+
+  def __call__(self, state: TrainState, batches: list[dict], actives: list[tuple[bool, ...]]
+               ) -> tuple[TrainState, dict]:
+    """len(batches) iterations: one call of `one` for a single batch, else one call of `many`."""
+    if len(batches) == 1:
+      return self.one(state, batches[0], actives[0])
+    return self.many(state, tuple(batches), tuple(actives))
+
+
+def compile_steps(game: Game, mesh: jax.sharding.Mesh) -> CompiledSteps:
+  """The jitted steps of `game` on `mesh`: the one place that gives the train step its shardings."""
+  replicated = sharding.replicated(mesh)
+  in_shardings, out_shardings = (replicated, sharding.batch_sharding(mesh)), (replicated, replicated)
+  jit = lambda step: jax.jit(functools.partial(step, game), static_argnums=2, donate_argnums=0,
+                             in_shardings=in_shardings, out_shardings=out_shardings)
+  return CompiledSteps(jit(train_step), jit(train_steps))
+
+
+def compiled_flops(compiled: jax.stages.Compiled) -> float | None:
+  """XLA's cost analysis of a compiled function: its FLOPs, or None where the backend gives none."""
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, list) else cost
+  return float(cost['flops']) if cost and 'flops' in cost else None
+
+
+def cpu_flops(fn: Callable, *args) -> float | None:
+  """The FLOPs of fn(*args) (arrays or abstract ones, on any device) as XLA counts them compiled for one CPU
+  device. A GPU compilation hands convolutions to cuDNN as custom calls, which XLA's cost analysis does not
+  count; the CPU backend keeps them as HLO convolutions (benchmarks/README.md, the H100 section)."""
+  cpu = jax.sharding.SingleDeviceSharding(jax.devices('cpu')[0])
+  shapes = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), args)
+  return compiled_flops(jax.jit(fn, in_shardings=cpu, out_shardings=cpu).lower(*shapes).compile())

@@ -1,10 +1,17 @@
-"""Host memory for XLA's CPU backend: back large blocks with huge pages, or keep freed memory in the process."""
+"""Host memory for XLA's CPU backend: back large blocks with huge pages, or keep freed memory in the process.
+
+XLA's CPU runtime allocates each step's temporary buffers as one block and frees it after the step; glibc maps
+a block that large afresh every time and unmaps it on free, so every step page-faults all of it in again. Both
+settings here cut those faults; benchmarks/README.md (changes 9 and 13) has what each bought. Neither applies
+where JAX computes on a GPU or TPU.
+"""
 from __future__ import annotations
 
 import ctypes
+import glob
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 # glibc >= 2.35: malloc asks the kernel for transparent huge pages (madvise) for the blocks it maps.
 _HUGE_PAGES_TUNABLE = 'glibc.malloc.hugetlb'
@@ -17,15 +24,12 @@ _M_TRIM_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -4, -8
 def retain_freed_memory() -> bool:
   """Makes glibc's malloc keep freed memory for reuse; call it before JAX starts its threads.
 
-  XLA's CPU backend allocates each step's temporary buffers in one block (316 MiB for the 64x64 RGB DCGAN
-  step) and frees it after the step. glibc serves a block over 32 MiB with mmap (from a thread other than the
-  main one, over 64 MiB always) and unmaps it on free, so every step page-faults it back in: 81,000 faults and
-  140 ms of system time per step there. One arena, no mmap and no trimming make the freed block reusable:
-  660 -> 602 ms per step. The cost is one arena for every thread: steps whose buffers fit under glibc's
-  thresholds anyway lose to the contention (the default digits DCGAN, 24 MiB: 17 -> 21 ms), hence
-  train.py's --retain_host_memory is off by default (run_with_huge_pages, on by default, gets most of the
-  gain). Equivalent to starting Python with MALLOC_ARENA_MAX=1 MALLOC_MMAP_MAX_=0 and an unlimited
-  MALLOC_TRIM_THRESHOLD_. Linux with glibc only; returns whether it applied.
+  glibc serves a block over 32 MiB with mmap (from a thread other than the main one, over 64 MiB always) and
+  unmaps it on free; one arena, no mmap and no trimming make the freed block reusable, so a step faults nothing
+  in. The cost is one arena for every thread: steps whose buffers fit under glibc's thresholds anyway lose to
+  the contention, hence train.py's --retain_host_memory is off by default (run_with_huge_pages, on by default,
+  gets most of the gain). Equivalent to starting Python with MALLOC_ARENA_MAX=1 MALLOC_MMAP_MAX_=0 and an
+  unlimited MALLOC_TRIM_THRESHOLD_. Linux with glibc only; returns whether it applied.
   """
   if not sys.platform.startswith('linux'):
     return False
@@ -56,12 +60,23 @@ def _transparent_huge_pages_mode() -> str | None:
     return None
 
 
+def accelerator_expected(environ: Mapping[str, str], devices: Callable[[str], list[str]] = glob.glob) -> bool:
+  """Whether JAX will compute on a GPU or TPU, told before JAX is imported: from JAX_PLATFORMS where it is set,
+  else from the device files of NVIDIA and AMD GPUs (/dev/nvidiactl, /dev/kfd) and TPUs (/dev/accel*,
+  /dev/vfio/N). `devices` lists the paths matching a pattern."""
+  platforms = environ.get('JAX_PLATFORMS', '').strip().lower()
+  if platforms:
+    return platforms.split(',')[0].strip() != 'cpu'
+  return any(devices(pattern) for pattern in ('/dev/nvidiactl', '/dev/kfd', '/dev/accel[0-9]*', '/dev/vfio/[0-9]*'))
+
+
 def huge_pages_environment(environ: Mapping[str, str], glibc_version: tuple[int, int] | None,
-                           thp_mode: str | None) -> dict[str, str] | None:
-  """`environ` with glibc's malloc told to use transparent huge pages, or None where that cannot apply or
-  GLIBC_TUNABLES already names the setting (=1 after a re-execution, or =0: the user's way to opt out)."""
+                           thp_mode: str | None, accelerator: bool = False) -> dict[str, str] | None:
+  """`environ` with glibc's malloc told to use transparent huge pages, or None where that cannot apply, where
+  JAX computes on an accelerator (measured to help XLA's CPU steps only), or where GLIBC_TUNABLES already names
+  the setting (=1 after a re-execution, or =0: the user's way to opt out)."""
   tunables = environ.get('GLIBC_TUNABLES', '')
-  if _HUGE_PAGES_TUNABLE in tunables or glibc_version is None or glibc_version < (2, 35):
+  if accelerator or _HUGE_PAGES_TUNABLE in tunables or glibc_version is None or glibc_version < (2, 35):
     return None
   if thp_mode not in ('always', 'madvise'):
     return None
@@ -70,17 +85,16 @@ def huge_pages_environment(environ: Mapping[str, str], glibc_version: tuple[int,
 
 def run_with_huge_pages() -> None:
   """Re-executes this Python program (same interpreter and arguments) with glibc's malloc backing the blocks
-  it maps with 2 MiB transparent huge pages, unless it already does or cannot (see huge_pages_environment).
+  it maps with 2 MiB transparent huge pages, unless it already does or cannot, or JAX will compute on a GPU or
+  TPU (see huge_pages_environment).
 
   glibc reads its tunables only at process start, hence the re-execution: call this first thing in a program's
-  entry point, before JAX starts its threads. Each step of XLA's CPU backend maps a fresh block for its
-  temporary buffers and unmaps it afterwards; with 4 KiB pages the step faults every page of it in again
-  (81,000 faults for the 64x64 RGB DCGAN step's 316 MiB). With 2 MiB pages a 64 MiB block faults 544 times
-  rather than 16,385 (4 KiB pages remain at its unaligned ends): the 64x64 RGB DCGAN step 663 -> 571 ms,
-  StyleGAN2-256 at batch 4 9.9 -> 8.5 s, the default digits step unchanged (16-17 ms), peak memory unchanged.
-  Unlike retain_freed_memory, no single arena. To opt out: GLIBC_TUNABLES=glibc.malloc.hugetlb=0.
+  entry point, before JAX starts its threads. With 2 MiB pages, XLA's fresh temporary block of each CPU step
+  faults in a few hundred times where 4 KiB pages took tens of thousands. Unlike retain_freed_memory, no single
+  arena. To opt out: GLIBC_TUNABLES=glibc.malloc.hugetlb=0.
   """
-  environ = huge_pages_environment(os.environ, _glibc_version(), _transparent_huge_pages_mode())
+  environ = huge_pages_environment(os.environ, _glibc_version(), _transparent_huge_pages_mode(),
+                                   accelerator_expected(os.environ))
   if environ is not None and sys.executable:  # an embedded interpreter has no executable to run again
     sys.stdout.flush()
     sys.stderr.flush()

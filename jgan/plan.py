@@ -3,27 +3,25 @@
 Builds the config's game, initialises its training state abstractly (jax.eval_shape: nothing is allocated),
 compiles the train step for the configured global batch over this machine's devices without running it, and
 prints the parameters of each player, the size of the state, the FLOPs of one iteration (XLA's cost analysis,
-of a compilation for the CPU where the devices are GPUs: jgan.flops) and the bytes per device (XLA's memory
+of a compilation for the CPU where the devices are GPUs: engine.cpu_flops) and the bytes per device (XLA's memory
 analysis). Overrides work as in train.py (--config.train.batch_size=...); --nocompile stops after the parameter
 count. A growing game (ProGAN) is planned at its last stage, its largest resolution.
 """
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 
 import jax
 import jax.numpy as jnp
 import ml_collections
-from absl import app, flags, logging
+from absl import flags
 from ml_collections import config_flags
 
 from jgan import config as config_lib
-from jgan import flops, runs, sharding
-from jgan.data import pairs
-from jgan.engine import Game, init_state, train_step
-from jgan.errors import JganError, exit_on_error
+from jgan import games, sharding
+from jgan.engine import Game, abstract_state, compile_steps, compiled_flops, cpu_flops, train_step
+from jgan.errors import JganError, run_program
 
 
 @dataclasses.dataclass
@@ -43,7 +41,7 @@ def abstract_batch(config: ml_collections.ConfigDict, game: Game, batch_size: in
   if game.unpaired:
     return {'a': image, 'b': image}
   if game.translations:
-    return {'input': jax.ShapeDtypeStruct((*lead, *pairs.input_shape(config)), jnp.float32), 'target': image}
+    return {'input': jax.ShapeDtypeStruct((*lead, *game.input_shape), jnp.float32), 'target': image}
   return {'image': image, 'label': jax.ShapeDtypeStruct(lead, jnp.int32)}
 
 
@@ -59,8 +57,9 @@ def make_plan(config: ml_collections.ConfigDict, compile_step: bool = True, mesh
     JganError: a config that does not validate or build.
   """
   config_lib.validate(config)
-  game = runs.build_game(config)
-  state = jax.eval_shape(functools.partial(init_state, game), jax.random.key(config.seed))
+  game = games.build_game(config)
+  mesh = mesh or sharding.make_mesh()
+  state = abstract_state(game, mesh)
   parameters = {name: sum(math.prod(x.shape) for x in jax.tree.leaves(p)) for name, p in state.params.items()}
   stage = game.stages[-1] if game.stages else None
   batch_size = stage.batch_size if stage else config.train.batch_size
@@ -69,16 +68,12 @@ def make_plan(config: ml_collections.ConfigDict, compile_step: bool = True, mesh
               resolution)
   if not compile_step:
     return plan
-  mesh = mesh or sharding.make_mesh()
-  replicated = sharding.replicated(mesh)
-  step = jax.jit(functools.partial(train_step, game), static_argnums=2, donate_argnums=0,
-                 in_shardings=(replicated, sharding.batch_sharding(mesh)), out_shardings=(replicated, replicated))
   batch = abstract_batch(config, game, batch_size, resolution)
   phases = tuple(True for _ in game.phases)
-  compiled = step.lower(state, batch, phases).compile()
+  compiled = compile_steps(game, mesh).one.lower(state, batch, phases).compile()
   on_gpus = any(device.platform == 'gpu' for device in mesh.devices.flat)
-  plan.flops = (flops.cpu_flops(lambda state, batch: train_step(game, state, batch, phases), state, batch)
-                if on_gpus else flops.compiled_flops(compiled))  # jgan.flops: why the CPU on GPUs
+  plan.flops = (cpu_flops(lambda state, batch: train_step(game, state, batch, phases), state, batch)
+                if on_gpus else compiled_flops(compiled))  # engine.cpu_flops: why the CPU on GPUs
   stats = compiled.memory_analysis()
   if stats is not None:
     plan.memory = {'arguments': stats.argument_size_in_bytes, 'outputs': stats.output_size_in_bytes,
@@ -112,18 +107,15 @@ def report(plan: Plan, config: ml_collections.ConfigDict) -> str:
   return '\n'.join(lines)
 
 
-def main(argv: list[str]) -> None:
-  del argv
-  logging.set_verbosity(logging.WARNING)
-  with exit_on_error():
-    config = _CONFIG.value
-    if config is None:
-      raise JganError('pass --config=configs/NAME.py')
-    config = ml_collections.ConfigDict(config.to_dict())  # unlocked, as train.run receives it
-    print(report(make_plan(config, flags.FLAGS.compile), config))
+def main() -> None:
+  config = _CONFIG.value
+  if config is None:
+    raise JganError('pass --config=configs/NAME.py')
+  config = ml_collections.ConfigDict(config.to_dict())  # unlocked, as train.run receives it
+  print(report(make_plan(config, flags.FLAGS.compile), config))
 
 
 if __name__ == '__main__':
   _CONFIG = config_flags.DEFINE_config_file('config', None, 'Training config file, e.g. configs/biggan_imagenet128.py.')
   flags.DEFINE_bool('compile', True, 'Compile the step for its FLOPs and memory (--nocompile: parameters only).')
-  app.run(main)
+  run_program(main)

@@ -13,28 +13,13 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags, logging
+from absl import flags
 
-from jgan import evaluate, runs
-from jgan.errors import JganError, exit_on_error
-from jgan.images import save_grid
-
-
-def lerp(z0: jax.Array, z1: jax.Array, t: jax.Array) -> jax.Array:
-  """Straight-line interpolation; t [T] -> [T, ...]."""
-  t = t.reshape(-1, *([1] * z0.ndim))
-  return (1.0 - t) * z0 + t * z1
-
-
-def slerp(z0: jax.Array, z1: jax.Array, t: jax.Array) -> jax.Array:
-  """Spherical interpolation (Shoemake 1985; White 2016 for GAN latents): stays near the shell where most
-  of a Gaussian's mass lies, unlike lerp whose midpoints have a smaller norm."""
-  cos = jnp.sum(z0 * z1) / (jnp.linalg.norm(z0) * jnp.linalg.norm(z1))
-  omega = jnp.arccos(jnp.clip(cos, -1.0, 1.0))
-  t = t.reshape(-1, *([1] * z0.ndim))
-  safe = jnp.maximum(jnp.sin(omega), 1e-7)
-  spherical = (jnp.sin((1.0 - t) * omega) * z0 + jnp.sin(t * omega) * z1) / safe
-  return jnp.where(omega < 1e-4, lerp(z0, z1, t), spherical)  # Parallel latents: nothing to bend.
+from jgan import runs
+from jgan.errors import JganError, run_program
+from jgan.games.latents import TRUNCATION_FORMS, class_rows, lerp, slerp
+from jgan.metrics.features import real_images
+from jgan.writer import save_grid
 
 
 def nearest_neighbours(samples: np.ndarray, training: np.ndarray, k: int) -> np.ndarray:
@@ -47,7 +32,7 @@ def nearest_neighbours(samples: np.ndarray, training: np.ndarray, k: int) -> np.
 
 def grid_labels(run: runs.Run, count: int, columns: int, label: int | None = None) -> np.ndarray | None:
   """Class labels for `count` samples of a conditional run in rows of `columns`: `label` everywhere if given,
-  else one class per row (runs.class_rows); None for an unconditional run.
+  else one class per row (latents.class_rows); None for an unconditional run.
 
   Raises:
     JganError: a label for an unconditional run, or one outside the run's classes.
@@ -58,7 +43,7 @@ def grid_labels(run: runs.Run, count: int, columns: int, label: int | None = Non
         f': use 0..{num_classes - 1}' if num_classes else f' (model {run.config.model.name!r} is unconditional)'))
   if label is not None:
     return np.full(count, label, np.int32)
-  return runs.class_rows(num_classes, count, columns)
+  return class_rows(num_classes, count, columns)
 
 
 def write_grids(run: runs.Run, out: str, rows: int = 8, steps: int = 10, neighbours: int = 5,
@@ -89,34 +74,28 @@ def write_grids(run: runs.Run, out: str, rows: int = 8, steps: int = 10, neighbo
     if 'label' in ends:
       path['label'] = jnp.repeat(ends['label'][::2], steps)
     save(f'interpolation_{name}.png', runs.sample_images(sample, run.state, path), steps)
-  fakes = evaluate.generate(run, rows, seed + 2)
-  training = evaluate.real_images(config, config.data.split, 1 << 30)
+  fakes = runs.generate(run, rows, seed + 2)
+  training = real_images(config, config.data.split, 1 << 30)
   index = nearest_neighbours(fakes, training, neighbours)
   save('nearest_neighbours.png', np.concatenate([np.concatenate([f[None], training[i]]) for f, i in
                                                  zip(fakes, index, strict=True)]), neighbours + 1)
   return paths
 
 
-def main(argv: list[str]) -> None:
-  del argv
+def main() -> None:
   FLAGS = flags.FLAGS
-  logging.set_verbosity(logging.WARNING)
-  with exit_on_error():
-    run = runs.load_tool_run(FLAGS.workdir, FLAGS.step)
-    if FLAGS.truncation is not None and not FLAGS.truncation > 0:
-      raise JganError(f'--truncation={FLAGS.truncation} must be a positive threshold')
-    truncate = (FLAGS.truncation, FLAGS.truncation_form) if FLAGS.truncation else None
-    paths = write_grids(run, FLAGS.out or os.path.join(FLAGS.workdir, f'sample_step_{run.step}'),
-                        label=FLAGS.label, truncate=truncate)
+  run = runs.load_tool_run(FLAGS.workdir, FLAGS.step)
+  if FLAGS.truncation is not None and not FLAGS.truncation > 0:
+    raise JganError(f'--truncation={FLAGS.truncation} must be a positive threshold')
+  truncate = (FLAGS.truncation, FLAGS.truncation_form) if FLAGS.truncation else None
+  paths = write_grids(run, FLAGS.out or os.path.join(FLAGS.workdir, f'sample_step_{run.step}'), label=FLAGS.label,
+                      truncate=truncate)
   print('\n'.join(f'wrote {path}' for path in paths))
 
 
 if __name__ == '__main__':
-  # Defined only when run as a program, so that the tools can import one another.
-  flags.DEFINE_string('workdir', None, 'The training run to sample from.')
-  flags.DEFINE_integer('step', None, 'Checkpoint step (default: the latest).')
-  flags.DEFINE_string('out', None, 'Output directory (default: <workdir>/sample_step_N).')
+  runs.define_run_flags('<workdir>/sample_step_N')
   flags.DEFINE_integer('label', None, 'A conditional model draws only this class (default: one class per row).')
   flags.DEFINE_float('truncation', None, 'Truncate latents at this threshold (BigGAN\'s truncation trick).')
-  flags.DEFINE_enum('truncation_form', 'resample', ['resample', 'norm'], 'How latents are truncated.')
-  app.run(main)
+  flags.DEFINE_enum('truncation_form', 'resample', list(TRUNCATION_FORMS), 'How latents are truncated.')
+  run_program(main)

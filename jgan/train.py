@@ -1,7 +1,8 @@
 """The training loop behind train.py: restore or initialise, step, log, sample, evaluate, checkpoint."""
 from __future__ import annotations
 
-import functools
+import contextlib
+import dataclasses
 import os
 import signal
 import time
@@ -11,13 +12,188 @@ import ml_collections
 import numpy as np
 
 from jgan import config as config_lib
-from jgan import runs, sharding, translate
+from jgan import games, runs, sharding
 from jgan.checkpoint import BestCheckpoint, Checkpointer
 from jgan.data import pairs, pipeline
-from jgan.engine import Game, Stage, TrainState, train_step, train_steps
+from jgan.engine import CompiledSteps, Game, TrainState, abstract_state, compile_steps, initial_state
 from jgan.errors import JganError
-from jgan.images import save_grid
-from jgan.writer import MetricWriter
+from jgan.schedule import Schedule
+from jgan.writer import MetricWriter, save_grid
+
+
+def run(config: ml_collections.ConfigDict, workdir: str, mesh: jax.sharding.Mesh | None = None) -> dict:
+  """Trains `config` in `workdir`, resuming from its latest checkpoint; returns the last logged metrics.
+
+  Raises:
+    JganError: a problem with the config, the data, the workdir or a checkpoint, in one line.
+  """
+  config_lib.validate(config)
+  _check_workdir(workdir)
+  mesh = mesh or sharding.make_mesh()
+  game = games.build_game(config)
+  schedule = Schedule.of(config, game.stages, game.sub_batches)
+  data = _Data(config, game, schedule, mesh)  # opens the data now: a missing dataset fails before compiling
+  _check_batches_and_classes(config, game, data.num_classes, schedule)
+  with contextlib.ExitStack() as stack:
+    checkpointer = stack.enter_context(contextlib.closing(Checkpointer(workdir, config.train.keep_checkpoints)))
+    best = stack.enter_context(contextlib.closing(BestCheckpoint(workdir, config.eval.best_metric)))
+    writer = stack.enter_context(contextlib.closing(MetricWriter(workdir))) if jax.process_index() == 0 else None
+    state = _restore_or_initialise(config, workdir, mesh, game, checkpointer, writer)
+    loop = _Loop(config, workdir, game, compile_steps(game, mesh), runs.monitor(config, game), checkpointer, best,
+                 writer)
+    return loop.train(state, schedule, data)
+
+
+@dataclasses.dataclass
+class _Loop:
+  """The loop's parts. Everything a step changes is in the state it passes from call to call."""
+
+  config: ml_collections.ConfigDict
+  workdir: str
+  game: Game
+  steps: CompiledSteps
+  monitor: runs.GenerationMonitor | runs.TranslationMonitor
+  checkpointer: Checkpointer
+  best: BestCheckpoint
+  writer: MetricWriter | None
+
+  def train(self, state: TrainState, schedule: Schedule, data: _Data) -> dict:
+    step = last_saved = int(state.step)
+    if step == 0:
+      self.evaluate(state, 0, 'untrained generator | ')
+    metrics, recent, timer = {}, {}, _Throughput()
+    with _StopRequest() as stop:
+      while step < schedule.steps and not stop.signal_name:
+        index = schedule.stage_at(step)
+        self.announce(step, schedule.stages[index].description)
+        with data.batches(index, step) as batches:
+          while step < schedule.stage_end(index) and not stop.signal_name:
+            n = schedule.call_length(step)
+            actives = [self.game.active_phases(s) for s in range(step, step + n)]
+            state, step_metrics = self.steps(state, [next(batches) for _ in range(n)], actives)
+            recent.update(step_metrics)  # each phase's latest: lazy phases show although this step skipped them
+            step += n
+            timer.count(state, n)
+            if step % self.config.train.log_every == 0 or step == schedule.steps or stop.signal_name:
+              metrics = self.log(step, schedule, recent, timer, schedule.stages[index].batch_size)
+            with timer.paused():
+              last_saved = self.housekeeping(state, step, schedule.steps, last_saved)
+      if step != last_saved:
+        self.checkpointer.save(step, state, self.meta())
+      self.checkpointer.wait()
+    if stop.signal_name and self.writer:
+      print(f'stopped at step {step} by {stop.signal_name}; checkpoint saved in {self.checkpointer.directory}: '
+            f'run the same command to resume', flush=True)
+    return metrics
+
+  def log(self, step: int, schedule: Schedule, recent: dict, timer: _Throughput, batch_size: int) -> dict:
+    """Prints and writes the latest metrics (the loop's one synchronisation with the devices); stops the run
+    on a non-finite value."""
+    metrics = {k: float(v) for k, v in jax.device_get(recent).items()}
+    if not all(np.isfinite(v) for v in metrics.values()):
+      raise JganError(f'a loss became NaN or inf at step {step} ({_format(metrics)}): lower the learning '
+                      f'rates or add a regulariser (gan.gp_weight, model.spectral_norm)')
+    rate = timer.rate() * batch_size
+    if self.writer:
+      self.writer.scalars(step, {**metrics, 'images_per_second': rate})
+      eta = _duration((schedule.steps - step) * batch_size / rate) if rate else '?'
+      print(f'step {step:>7d}/{schedule.steps} | {rate:7.0f} img/s | {_format(metrics)} | eta {eta}', flush=True)
+    timer.reset()
+    return metrics
+
+  def housekeeping(self, state: TrainState, step: int, last: int, last_saved: int) -> int:
+    """Samples and checkpoints (with an evaluation) at their intervals; returns the last saved step."""
+    if step % self.config.train.sample_every == 0 or step == last:
+      self.save_samples(state, step)
+    if step % self.config.train.checkpoint_every == 0 or step == last:
+      self.checkpointer.save(step, state, self.meta())
+      self.evaluate(state, step)
+      return step
+    return last_saved
+
+  def evaluate(self, state: TrainState, step: int, note: str = '') -> None:
+    """Scores `state` (every process: the samples are global arrays) and keeps the best checkpoint."""
+    if not self.monitor.evaluates:
+      return
+    scores = self.monitor(state)
+    if step > 0:
+      self.best.update(step, state, self.meta(), scores)
+    if self.writer:
+      self.writer.scalars(step, {f'eval/{self.monitor.features}_{k}': v for k, v in scores.items()})
+      self.announce(step, f'{note}{self.monitor.label}: {_format(scores)}')
+
+  def save_samples(self, state: TrainState, step: int) -> None:
+    images, columns = self.monitor.grid(state)
+    if self.writer:
+      path = os.path.join(self.workdir, 'samples', f'step_{step:07d}.png')
+      canvas = save_grid(path, images, columns, scale=max(1, 64 // self.config.data.resolution))
+      self.writer.image(step, 'samples', canvas)
+
+  def meta(self) -> dict:
+    """What a checkpoint keeps beside the state: the config it ran (the step alone fixes the data position)."""
+    return {'config': self.config.to_dict()}
+
+  def announce(self, step: int, message: str) -> None:
+    if self.writer and message:
+      print(f'step {step:>7d} | {message}', flush=True)
+
+
+class _Data:
+  """The input of each stage, at the stream position of any step (Schedule.first_image)."""
+
+  def __init__(self, config: ml_collections.ConfigDict, game: Game, schedule: Schedule, mesh: jax.sharding.Mesh):
+    self._config, self._game, self._schedule, self._mesh = config, game, schedule, mesh
+    self._opened = {}
+    _, self.num_classes = self._dataset(0)
+
+  def _dataset(self, index: int):
+    if index not in self._opened:  # the first stage's, opened to check the data, is the one training reads
+      config, game, stage = self._config, self._game, self._schedule.stages[index]
+      if game.translations:
+        self._opened[index] = pairs.make_translation_dataset(config.data, game.unpaired, stage.batch_size,
+                                                             game.sub_batches, config.seed, game.input_shape), 0
+      else:
+        self._opened[index] = pipeline.make_dataset(config.data, stage.batch_size, game.sub_batches, config.seed,
+                                                    self._schedule.first_image(index), stage.resolution)
+    return self._opened[index]
+
+  def batches(self, index: int, step: int) -> pipeline.DeviceBatches:
+    """Stage `index`'s batches on the devices from iteration `step` on (a context manager)."""
+    ds, _ = self._dataset(index)
+    start = step - self._schedule.stages[index].start
+    return pipeline.DeviceBatches(ds, start, sharding.batch_sharding(self._mesh), self._config.data.num_threads,
+                                  prefetch=max(2, self._config.train.steps_per_call))
+
+
+class _Throughput:
+  """Iterations per second of training alone: from the end of the first (compiling) call, without the time
+  spent sampling, evaluating and checkpointing."""
+
+  def __init__(self):
+    self._start, self._iterations, self._paused = None, 0, 0.0
+
+  def count(self, state: TrainState, n: int) -> None:
+    if self._start is None:
+      jax.block_until_ready(state.step)
+      self.reset()
+    else:
+      self._iterations += n
+
+  @contextlib.contextmanager
+  def paused(self):
+    start = time.perf_counter()
+    try:
+      yield
+    finally:
+      self._paused += time.perf_counter() - start
+
+  def rate(self) -> float:
+    if not self._iterations:
+      return 0.0
+    return self._iterations / (time.perf_counter() - self._start - self._paused)
+
+  def reset(self) -> None:
+    self._start, self._iterations, self._paused = time.perf_counter(), 0, 0.0
 
 
 class _StopRequest:
@@ -44,6 +220,22 @@ class _StopRequest:
       signal.signal(sig, handler)
 
 
+def _restore_or_initialise(config: ml_collections.ConfigDict, workdir: str, mesh: jax.sharding.Mesh, game: Game,
+                           checkpointer: Checkpointer, writer: MetricWriter | None) -> TrainState:
+  """The latest checkpoint's state (restored onto abstract arrays), or a freshly initialised one; writes the
+  config it runs to config.json."""
+  latest = checkpointer.latest_step()
+  if latest is None:
+    state = initial_state(game, config.seed, mesh)
+  else:
+    state, _ = checkpointer.restore(latest, abstract_state(game, mesh))
+    if writer:
+      print(f'resumed from {checkpointer.directory} at step {latest}', flush=True)
+  with open(os.path.join(workdir, 'config.json'), 'w') as f:
+    f.write(config.to_json(indent=2))
+  return state
+
+
 def _check_workdir(workdir: str) -> None:
   try:
     os.makedirs(workdir, exist_ok=True)
@@ -56,84 +248,9 @@ def _check_workdir(workdir: str) -> None:
         from None
 
 
-class _GenerationMonitor:
-  """Grids of samples from fixed latents (one class per row for conditional models) and feature-space
-  metrics of samples from other fixed latents against cached real statistics."""
-
-  def __init__(self, config: ml_collections.ConfigDict, game: Game):
-    self._game, self._sample = game, jax.jit(game.sample)
-    grid = config.train.grid_size
-    self._columns = grid
-    self._grid_inputs = game.sample_inputs(jax.random.key(config.seed + 1), grid * grid,
-                                           runs.class_rows(game.num_classes, grid * grid, grid))
-    self._eval_rng = jax.random.key(config.seed + 2)  # The same latents at every evaluation.
-    self.features = config_lib.eval_features(config)
-    self.label = f'{self.features} features'
-    self.evaluates = bool(self.features) and config.eval.num_samples > 0
-    if self.evaluates:
-      from jgan import evaluate  # Imports the metrics only when a run evaluates.
-
-      self._evaluate = evaluate
-      self._extractor = evaluate.feature_extractor(self.features, config.eval.inception_weights)
-      self._real, _ = evaluate.real_features(self._extractor, self.features, config, config.data.split,
-                                             config.eval.num_samples)
-      self._num_samples = config.eval.num_samples
-
-  def grid(self, state: TrainState) -> tuple[np.ndarray, int]:
-    return runs.sample_images(self._sample, state, self._grid_inputs), self._columns
-
-  def __call__(self, state: TrainState) -> dict[str, float]:
-    fake = runs.sample_images(self._sample, state, self._game.sample_inputs(self._eval_rng, self._num_samples))
-    fake_feats, fake_probs = self._extractor.features_and_probs(fake)
-    return self._evaluate.feature_metrics(self._real, fake_feats, fake_probs)
-
-
-def _format(metrics: dict[str, float]) -> str:
-  return ' '.join(f'{k} {v:.4g}' for k, v in sorted(metrics.items()))
-
-
-def _duration(seconds: float) -> str:
-  seconds = int(seconds)
-  return f'{seconds // 3600}h{seconds % 3600 // 60:02d}m' if seconds >= 3600 else f'{seconds // 60}m{seconds % 60:02d}s'
-
-
-def run(config: ml_collections.ConfigDict, workdir: str, mesh: jax.sharding.Mesh | None = None) -> dict:
-  """Trains `config` in `workdir`, resuming from its latest checkpoint; returns the last logged metrics.
-
-  Raises:
-    JganError: a problem with the config, the data, the workdir or a checkpoint, in one line.
-  """
-  config_lib.validate(config)
-  _check_workdir(workdir)
-  mesh = mesh or sharding.make_mesh()
-  game = runs.build_game(config)
-  stages = game.stages or (Stage(0, config.train.batch_size, config.data.resolution),)
-
-  @functools.cache  # The first stage's dataset, opened below to check the data, is the one training reads.
-  def dataset(stage: Stage, first_image: int):
-    if game.translations:
-      return pairs.make_translation_dataset(config.data, game.unpaired, stage.batch_size, game.sub_batches,
-                                            config.seed, pairs.input_shape(config)), 0
-    return pipeline.make_dataset(config.data, stage.batch_size, game.sub_batches, config.seed, first_image,
-                                 stage.resolution)
-
-  _, num_classes = dataset(stages[0], 0)  # Opens the data now: a missing dataset fails before compiling.
-  _check_batches_and_classes(config, game, num_classes, stages)
-  checkpointer = Checkpointer(workdir, config.train.keep_checkpoints)
-  best = BestCheckpoint(workdir, config.eval.best_metric)
-  writer = MetricWriter(workdir) if jax.process_index() == 0 else None
-  try:
-    return _train(config, workdir, mesh, game, stages, dataset, checkpointer, best, writer)
-  finally:
-    checkpointer.close()
-    best.close()
-    if writer is not None:
-      writer.close()
-
-
 def _check_batches_and_classes(config: ml_collections.ConfigDict, game: Game, num_classes: int,
-                               stages: tuple[Stage, ...]) -> None:
-  for stage in stages:
+                               schedule: Schedule) -> None:
+  for stage in schedule.stages:
     if stage.batch_size % (jax.device_count() * game.accumulation):
       raise JganError(f'a batch of {stage.batch_size} does not split into train.grad_accumulation='
                       f'{game.accumulation} micro-batches over {jax.device_count()} devices: use a multiple of '
@@ -144,127 +261,10 @@ def _check_batches_and_classes(config: ml_collections.ConfigDict, game: Game, nu
                     + (' or choose a labelled dataset' if not num_classes else ''))
 
 
-def _stage_at(stages: tuple[Stage, ...], step: int) -> int:
-  return max(index for index, stage in enumerate(stages) if stage.start <= step)
+def _format(metrics: dict[str, float]) -> str:
+  return ' '.join(f'{k} {v:.4g}' for k, v in sorted(metrics.items()))
 
 
-def _images_before(stages: tuple[Stage, ...], index: int, sub_batches: int) -> int:
-  """The position in the image stream where stage `index` starts reading."""
-  return sum((stages[i + 1].start - stages[i].start) * stages[i].batch_size * sub_batches for i in range(index))
-
-
-def _train(config, workdir, mesh, game, stages, dataset, checkpointer, best, writer) -> dict:
-  replicated = sharding.replicated(mesh)
-  state = runs.initial_state(game, config, mesh)
-  latest = checkpointer.latest_step()
-  if latest is not None:
-    state, _ = checkpointer.restore(latest, state)
-    if writer:
-      print(f'resumed from {checkpointer.directory} at step {latest}', flush=True)
-  with open(os.path.join(workdir, 'config.json'), 'w') as f:
-    f.write(config.to_json(indent=2))
-
-  # Compiled once per pattern of active phases and, for growing games, per stage (its batch shape).
-  step_fn = jax.jit(functools.partial(train_step, game), static_argnums=2, donate_argnums=0,
-                    out_shardings=(replicated, replicated))
-  steps_fn = jax.jit(functools.partial(train_steps, game), static_argnums=2, donate_argnums=0,
-                     out_shardings=(replicated, replicated))
-  monitor = translate.TranslationMonitor(config, game) if game.translations else _GenerationMonitor(config, game)
-
-  # Every process computes samples and scores (they are jitted over global arrays); process 0 writes.
-  def evaluate(step, note=''):
-    if not monitor.evaluates:
-      return
-    scores = monitor(state)
-    if step > 0:
-      best.update(step, state, checkpoint_meta(), scores)
-    if writer:
-      writer.scalars(step, {f'eval/{monitor.features}_{k}': v for k, v in scores.items()})
-      print(f'step {step:>7d} | {note}{monitor.label}: {_format(scores)}', flush=True)
-
-  def save_samples(step):
-    images, columns = monitor.grid(state)
-    if writer:
-      path = os.path.join(workdir, 'samples', f'step_{step:07d}.png')
-      canvas = save_grid(path, images, columns, scale=max(1, 64 // config.data.resolution))
-      writer.image(step, 'samples', canvas)
-
-  def checkpoint_meta():  # Beside the state, the config it ran; the step alone fixes the data position.
-    return {'config': config.to_dict()}
-
-  def save_checkpoint(step):
-    checkpointer.save(step, state, checkpoint_meta())
-
-  start, total, train_cfg = int(state.step), config.train.steps, config.train
-
-  def call_length(step, stage_end):
-    """train.steps_per_call iterations from `step`, or 1 where a stage's end, a log line, samples or a
-    checkpoint fall before the last of them."""
-    n = train_cfg.steps_per_call
-    intervals = (train_cfg.log_every, train_cfg.sample_every, train_cfg.checkpoint_every)
-    inside = range(step + 1, step + n)  # the done counts before the call's last iteration
-    if n == 1 or step + n > stage_end or any(done % every == 0 for done in inside for every in intervals):
-      return 1
-    return n
-
-  if start == 0:
-    evaluate(0, 'untrained generator | ')
-  metrics, recent_metrics, last_saved, position = {}, {}, start, start
-  with _StopRequest() as stop:
-    while position < total and not stop.signal_name:
-      index = _stage_at(stages, position)
-      stage = stages[index]
-      stage_end = min(total, stages[index + 1].start) if index + 1 < len(stages) else total
-      ds, _ = dataset(stage, _images_before(stages, index, game.sub_batches))
-      if stage.description and writer:
-        print(f'step {position:>7d} | {stage.description}', flush=True)
-      window_start, window_steps, housekeeping = None, 0, 0.0  # throughput excludes sampling and checkpoints
-      with pipeline.DeviceBatches(ds, position - stage.start, sharding.batch_sharding(mesh), config.data.num_threads,
-                                  prefetch=max(2, train_cfg.steps_per_call)) as batches:
-        step = position
-        while step < stage_end:
-          n = call_length(step, stage_end)
-          if n == 1:
-            state, step_metrics = step_fn(state, next(batches), game.active_phases(step))
-          else:
-            state, step_metrics = steps_fn(state, tuple(next(batches) for _ in range(n)),
-                                           tuple(game.active_phases(s) for s in range(step, step + n)))
-          # Each phase's latest metrics, so that lazy phases (every k steps) show although the logged step
-          # may not run them; device arrays, no synchronisation.
-          recent_metrics.update(step_metrics)
-          step = done = step + n
-          if window_start is None:  # Time from the end of the first (compiling) call.
-            jax.block_until_ready(state.step)
-            window_start = time.perf_counter()
-          else:
-            window_steps += n
-          if done % train_cfg.log_every == 0 or done == total or stop.signal_name:
-            metrics = {k: float(v) for k, v in jax.device_get(recent_metrics).items()}  # The only sync.
-            if not all(np.isfinite(v) for v in metrics.values()):
-              raise JganError(f'a loss became NaN or inf at step {done} ({_format(metrics)}): lower the learning '
-                              f'rates or add a regulariser (gan.gp_weight, model.spectral_norm)')
-            rate = window_steps / (time.perf_counter() - window_start - housekeeping) if window_steps else 0.0
-            if writer:
-              writer.scalars(done, {**metrics, 'images_per_second': rate * stage.batch_size})
-              eta = _duration((total - done) / rate) if rate else '?'
-              print(f'step {done:>7d}/{total} | {rate * stage.batch_size:7.0f} img/s | {_format(metrics)} '
-                    f'| eta {eta}', flush=True)
-            window_start, window_steps, housekeeping = time.perf_counter(), 0, 0.0
-          housekeeping_start = time.perf_counter()
-          if done % train_cfg.sample_every == 0 or done == total:
-            save_samples(done)
-          if done % train_cfg.checkpoint_every == 0 or done == total:
-            save_checkpoint(done)
-            evaluate(done)
-            last_saved = done
-          housekeeping += time.perf_counter() - housekeeping_start
-          if stop.signal_name:
-            break
-      position = int(state.step)
-    if int(state.step) != last_saved:
-      save_checkpoint(int(state.step))
-    checkpointer.wait()
-  if stop.signal_name and writer:
-    print(f'stopped at step {int(state.step)} by {stop.signal_name}; checkpoint saved in '
-          f'{checkpointer.directory}: run the same command to resume', flush=True)
-  return metrics
+def _duration(seconds: float) -> str:
+  seconds = int(seconds)
+  return f'{seconds // 3600}h{seconds % 3600 // 60:02d}m' if seconds >= 3600 else f'{seconds // 60}m{seconds % 60:02d}s'

@@ -1,10 +1,6 @@
-"""The truncation trick (Brock et al. 2019, Sec. 3.1): sample z closer to the mode for fidelity at the cost of
-variety. Two forms, selected by name:
-  'resample': every component of z whose magnitude exceeds the threshold is resampled (the paper's form),
-    i.e. z follows a normal distribution truncated to [-threshold, threshold] component-wise;
-  'norm': z is rescaled onto the sphere of radius tau when its norm exceeds tau (norm clipping).
+"""The truncation trick's trade-off (Brock et al. 2019, Sec. 3.1 and Fig. 17): fidelity against variety as the
+latents are truncated closer to the mode (the forms: jgan.games.latents).
 
-The trade-off of a trained run, as Brock et al. sweep it (their Fig. 17):
   python -m jgan.truncation --workdir=runs/dcgan_digits [--form=resample|norm]
       [--thresholds=none,2,1.5,1,0.75,0.5,0.25] [--num_samples=1000] [--features=digits|inception] [--out=DIR]
 prints IS, confidence, class entropy, FD, precision and recall per threshold ('none': untruncated) and writes
@@ -18,31 +14,19 @@ import os
 from collections.abc import Sequence
 
 import jax
-import jax.numpy as jnp
-from absl import app, flags, logging
+from absl import flags
 from PIL import Image, ImageDraw
 
-from jgan.errors import JganError, exit_on_error
+from jgan import runs
+from jgan.errors import JganError, run_program
+from jgan.games.latents import TRUNCATION_FORMS
+from jgan.metrics import features
 
-FORMS = ('resample', 'norm')
 METRICS = ('is', 'confidence', 'class_entropy', 'fd', 'precision', 'recall')  # a sweep's columns
 
 
-def truncated_latents(rng: jax.Array, shape: tuple[int, ...], threshold: float, form: str = 'resample') -> jax.Array:
-  """Standard normal latents of `shape` [N, D], truncated by `form` at `threshold`."""
-  if form == 'resample':
-    # Resampling the out-of-range components until they fall inside draws exactly from the truncated
-    # normal, which jax.random samples directly (inverse CDF): no loop of rejections.
-    return jax.random.truncated_normal(rng, -threshold, threshold, shape)
-  if form == 'norm':
-    z = jax.random.normal(rng, shape)
-    norms = jnp.linalg.norm(z, axis=-1, keepdims=True)
-    return z * jnp.minimum(1.0, threshold / jnp.maximum(norms, 1e-12))
-  raise ValueError(f"unknown truncation form {form!r}: use one of {', '.join(FORMS)}")
-
-
-def sweep(run, thresholds: Sequence[float | None], form: str, num_samples: int, features: str = 'digits',
-          seed: int = 0) -> list[dict]:
+def sweep(run: runs.Run, thresholds: Sequence[float | None], form: str, num_samples: int,
+          feature_space: str = 'digits', seed: int = 0) -> list[dict]:
   """Fidelity and variety of `run`'s samples at each truncation threshold (None or inf: no truncation).
 
   Every threshold draws from the same key, so the rows differ by the truncation alone (for 'resample' the
@@ -55,16 +39,14 @@ def sweep(run, thresholds: Sequence[float | None], form: str, num_samples: int, 
   Raises:
     JganError: an unknown form or feature space, or a run whose latents are not normal.
   """
-  from jgan import evaluate, runs  # Lazily: jgan.runs builds games, which import this module.
-
-  if form not in FORMS:
-    raise JganError(f"unknown truncation form {form!r}: use one of {', '.join(FORMS)}")
+  if form not in TRUNCATION_FORMS:
+    raise JganError(f"unknown truncation form {form!r}: use one of {', '.join(TRUNCATION_FORMS)}")
   config = run.config
   if config.gan.z_distribution != 'normal':
     raise JganError(f'truncation needs normal latents; this run samples z from a {config.gan.z_distribution} '
                     f'distribution')
-  extractor = evaluate.feature_extractor(features, config.eval.inception_weights)
-  real_feats, _ = evaluate.real_features(extractor, features, config, config.data.split, num_samples)
+  extractor = features.feature_extractor(feature_space, config.eval.inception_weights)
+  real_feats, _ = features.real_features(extractor, feature_space, config, config.data.split, num_samples)
   sample = jax.jit(run.game.sample)
   rows = []
   for threshold in thresholds:
@@ -73,7 +55,7 @@ def sweep(run, thresholds: Sequence[float | None], form: str, num_samples: int, 
     truncate = None if threshold is None else (float(threshold), form)
     inputs = run.game.sample_inputs(jax.random.key(seed), num_samples, truncate=truncate)
     fake = runs.sample_images(sample, run.state, inputs)
-    metrics = evaluate.feature_metrics(real_feats, *extractor.features_and_probs(fake))
+    metrics = features.feature_metrics(real_feats, *extractor.features_and_probs(fake))
     rows.append({'threshold': None if threshold is None else float(threshold),
                  **{name: float(metrics[name]) for name in METRICS}})
   return rows
@@ -170,44 +152,34 @@ def parse_thresholds(values: Sequence[str]) -> list[float | None]:
   return thresholds
 
 
-def main(argv: list[str]) -> None:
-  from jgan import config as config_lib
-  from jgan import runs
-
-  del argv
+def main() -> None:
   FLAGS = flags.FLAGS
-  logging.set_verbosity(logging.WARNING)
-  with exit_on_error():
-    thresholds = parse_thresholds(FLAGS.thresholds)
-    run = runs.load_tool_run(FLAGS.workdir, FLAGS.step, FLAGS.inception_weights)
-    features = FLAGS.features or config_lib.eval_features(run.config) or 'inception'
-    rows = sweep(run, thresholds, FLAGS.form, FLAGS.num_samples, features)
+  thresholds = parse_thresholds(FLAGS.thresholds)
+  run = runs.load_tool_run(FLAGS.workdir, FLAGS.step, FLAGS.inception_weights)
+  feature_space = FLAGS.features or features.feature_space(run.config) or 'inception'
+  rows = sweep(run, thresholds, FLAGS.form, FLAGS.num_samples, feature_space)
   title = (f'{run.config.model.name} on {run.config.data.name}, step {run.step}: {FLAGS.form} truncation, '
-           f'{FLAGS.num_samples} samples, {features} features')
+           f'{FLAGS.num_samples} samples, {feature_space} features')
   print(title)
   print(f"  {'threshold':>9}" + ''.join(f'  {name:>13}' for name in METRICS))
   for row in rows:
     threshold = 'none' if row['threshold'] is None else f"{row['threshold']:g}"
     print(f'  {threshold:>9}' + ''.join(f'  {row[name]:>13.4g}' for name in METRICS))
-  out = FLAGS.out or FLAGS.workdir
-  base = os.path.join(out, f'truncation_{FLAGS.form}')
+  base = os.path.join(FLAGS.out or FLAGS.workdir, f'truncation_{FLAGS.form}')
   plot_sweep(rows, base + '.png', title)
   with open(base + '.json', 'w') as f:
-    json.dump({'step': run.step, 'form': FLAGS.form, 'num_samples': FLAGS.num_samples, 'features': features,
+    json.dump({'step': run.step, 'form': FLAGS.form, 'num_samples': FLAGS.num_samples, 'features': feature_space,
                'rows': rows}, f, indent=2)
   print(f'wrote {base}.png and {base}.json')
 
 
 if __name__ == '__main__':
-  # Defined only when run as a program, so that the tools can import one another.
-  flags.DEFINE_string('workdir', None, 'The training run to sample from.')
-  flags.DEFINE_integer('step', None, 'Checkpoint step (default: the latest).')
-  flags.DEFINE_enum('form', 'resample', list(FORMS), 'How latents are truncated.')
+  runs.define_run_flags('--workdir')
+  flags.DEFINE_enum('form', 'resample', list(TRUNCATION_FORMS), 'How latents are truncated.')
   flags.DEFINE_list('thresholds', ['none', '2', '1.5', '1', '0.75', '0.5', '0.25'],
                     "Truncation thresholds, comma-separated ('none': no truncation).")
   flags.DEFINE_integer('num_samples', 1000, 'Generated images per threshold (and at most as many real ones).')
-  flags.DEFINE_enum('features', None, ['digits', 'inception'], "Feature space (default: as jgan.evaluate "
+  flags.DEFINE_enum('features', None, list(features.FEATURES), "Feature space (default: as jgan.evaluate "
                     "chooses).")
   flags.DEFINE_string('inception_weights', None, 'Converted FID Inception weights (.npz).')
-  flags.DEFINE_string('out', None, 'Output directory (default: --workdir).')
-  app.run(main)
+  run_program(main)

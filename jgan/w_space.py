@@ -8,7 +8,7 @@ Writes to <workdir>/w_space_step_N/ (or --out), from the EMA generator without n
                       the average image w_avg, and negative psi its opposite.
   interpolation_w.png each row walks straight in W from one latent's w to another's.
 With --project=IMAGE it also projects that image into W (StyleGAN2 Sec. 5 / Appendix D): projection.png (the
-target, then the projection every tenth of the way), projection_w.npy (w and the noise images) and the loss.
+target, then the projection every tenth of the way), projection_w.npz (w and the noise images) and the loss.
 """
 from __future__ import annotations
 
@@ -22,14 +22,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from absl import app, flags, logging
+from absl import flags
 from PIL import Image, UnidentifiedImageError
 
-from jgan import equalized, models, runs, sample
+from jgan import models, runs
 from jgan.data import pipeline
-from jgan.errors import JganError, exit_on_error
-from jgan.images import save_grid
-from jgan.style import STATS
+from jgan.errors import JganError, run_program
+from jgan.games.latents import lerp
+from jgan.games.style import STATS
+from jgan.metrics import digits_classifier, vgg
+from jgan.nn import equalized
+from jgan.writer import save_grid
 
 LAYER_GROUPS = {'coarse': (0, 4), 'middle': (4, 8), 'fine': (8, None)}  # StyleGAN Sec. 3.1, by synthesis layer
 PSIS = (1.0, 0.7, 0.5, 0.0, -0.5, -1.0)
@@ -57,15 +60,8 @@ class StyleNetwork:
 
 
 def style_network(run: runs.Run) -> StyleNetwork:
-  """The generator of a StyleGAN or StyleGAN2 run.
-
-  Raises:
-    JganError: the run's model has no W space.
-  """
+  """The generator of a StyleGAN or StyleGAN2 run (runs.load_tool_run(..., style=True) checks the kind)."""
   family = models.get_family(run.config.model.name)
-  if getattr(family, 'GAME', '') != 'style':
-    raise JganError(f'model {run.config.model.name!r} has no W space: the W-space tools take a stylegan or '
-                    f'stylegan2 run (python -m jgan.sample draws the others)')
   resolution = run.config.data.resolution
   return StyleNetwork(run.game.modules['g'], run.state.sampling_params()['g'],
                       run.state.collections['g'][STATS]['w_avg'], family.num_ws(resolution),
@@ -104,7 +100,7 @@ def truncation_grid(net: StyleNetwork, w: jax.Array, psis: Sequence[float] = PSI
 
 def interpolation_grid(net: StyleNetwork, w0: jax.Array, w1: jax.Array, steps: int) -> np.ndarray:
   """Images [len(w0) * steps, ...]: row i goes straight from w0[i] to w1[i] in W."""
-  path = jax.vmap(sample.lerp, in_axes=(0, 0, None))(w0, w1, jnp.linspace(0.0, 1.0, steps))
+  path = jax.vmap(lerp, in_axes=(0, 0, None))(w0, w1, jnp.linspace(0.0, 1.0, steps))
   return np.asarray(net.synthesize(path.reshape(-1, w0.shape[-1])))
 
 
@@ -206,12 +202,8 @@ def feature_function(name: str, vgg_weights: str = '') -> Callable | None:
   if name == 'none':
     return None
   if name == 'digits':
-    from jgan.metrics import digits_classifier
-
     return digits_classifier.load_or_train().features
   if name == 'vgg':
-    from jgan.metrics import vgg
-
     if not vgg_weights:
       raise JganError('--features=vgg needs --vgg_weights=FILE: python -m jgan.metrics.vgg --convert=... --out=FILE')
     variables = vgg.load_variables(vgg_weights)
@@ -252,36 +244,31 @@ def write_grids(run: runs.Run, out: str, rows: int = 4, steps: int = 8) -> list[
   return paths
 
 
-def main(argv: list[str]) -> None:
-  del argv
+def main() -> None:
   FLAGS = flags.FLAGS
-  logging.set_verbosity(logging.WARNING)
-  with exit_on_error():
-    run = runs.load_tool_run(FLAGS.workdir, FLAGS.step)
-    out = FLAGS.out or os.path.join(FLAGS.workdir, f'w_space_step_{run.step}')
-    paths = write_grids(run, out)
-    if FLAGS.project:
-      config = run.config
-      target = load_target(FLAGS.project, config.data.resolution, config.data.channels)
-      features = FLAGS.features or ('digits' if config.data.name == 'digits' else 'none')
-      result = project(style_network(run), target, FLAGS.project_steps, feature_function(features, FLAGS.vgg_weights))
-      paths.append(os.path.join(out, 'projection.png'))
-      save_grid(paths[-1], np.concatenate([target[None], result.images]), len(result.images) + 1,
-                scale=max(1, 64 // config.data.resolution))
-      paths.append(os.path.join(out, 'projection_w.npz'))
-      np.savez(paths[-1], w=result.w, **{f'noise_{i}': n for i, n in enumerate(result.noise)})
-      print(f'projected {FLAGS.project} with {features} features: loss {result.losses[0]:.4g} -> '
-            f'{result.losses[-1]:.4g}, pixel MSE {result.pixel_mse:.4g}')
+  run = runs.load_tool_run(FLAGS.workdir, FLAGS.step, style=True)
+  out = FLAGS.out or os.path.join(FLAGS.workdir, f'w_space_step_{run.step}')
+  paths = write_grids(run, out)
+  if FLAGS.project:
+    config = run.config
+    target = load_target(FLAGS.project, config.data.resolution, config.data.channels)
+    features = FLAGS.features or ('digits' if config.data.name == 'digits' else 'none')
+    result = project(style_network(run), target, FLAGS.project_steps, feature_function(features, FLAGS.vgg_weights))
+    paths.append(os.path.join(out, 'projection.png'))
+    save_grid(paths[-1], np.concatenate([target[None], result.images]), len(result.images) + 1,
+              scale=max(1, 64 // config.data.resolution))
+    paths.append(os.path.join(out, 'projection_w.npz'))
+    np.savez(paths[-1], w=result.w, **{f'noise_{i}': n for i, n in enumerate(result.noise)})
+    print(f'projected {FLAGS.project} with {features} features: loss {result.losses[0]:.4g} -> '
+          f'{result.losses[-1]:.4g}, pixel MSE {result.pixel_mse:.4g}')
   print('\n'.join(f'wrote {path}' for path in paths))
 
 
 if __name__ == '__main__':
-  flags.DEFINE_string('workdir', None, 'The StyleGAN or StyleGAN2 training run.')
-  flags.DEFINE_integer('step', None, 'Checkpoint step (default: the latest).')
-  flags.DEFINE_string('out', None, 'Output directory (default: <workdir>/w_space_step_N).')
+  runs.define_run_flags('<workdir>/w_space_step_N')
   flags.DEFINE_string('project', None, 'An image file to project into W.')
   flags.DEFINE_integer('project_steps', 500, 'Optimisation steps of the projection.')
   flags.DEFINE_string('features', None, "The projection's feature loss: digits, vgg or none (default: digits for "
                       'a digits run, else none).')
   flags.DEFINE_string('vgg_weights', '', 'With --features=vgg: the converted VGG19 weights.')
-  app.run(main)
+  run_program(main)

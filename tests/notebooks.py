@@ -5,7 +5,7 @@ import os
 import nbformat
 from nbclient import NotebookClient
 
-from tests.test_configs import ROOT
+from tests.small import ROOT
 
 
 def run_notebook(name: str, tmp_path, data_dir: str, monkeypatch) -> list[dict]:

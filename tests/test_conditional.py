@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 from scipy.stats import ortho_group
 
-from jgan import adversarial, models, regularizers
+from jgan import models
 from jgan.config import load_file
 from jgan.engine import init_state
 from jgan.errors import JganError
-from jgan.layers import ConditionalBatchNorm, Projection, SelfAttention
-from tests.test_configs import ROOT
+from jgan.games import adversarial, regularizers
+from jgan.nn.layers import ConditionalBatchNorm, Projection, SelfAttention
+from tests.small import ROOT
 
 
 def _variables(module, *args, **kwargs):

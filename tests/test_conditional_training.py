@@ -12,7 +12,8 @@ from PIL import Image
 
 from jgan import evaluate, runs, train
 from jgan.config import load_file
-from tests.test_configs import ROOT
+from jgan.metrics.features import class_agreement, feature_extractor
+from tests.small import ROOT
 
 
 @pytest.fixture(scope='module')
@@ -45,8 +46,8 @@ def test_the_sample_tool_draws_a_requested_digit(cgan_run, tmp_path):
   corners = [(2 + 34 * i) * 2 for i in range(8)]
   images = np.stack([pixels[top:top + 64:2, left:left + 64:2, None] for top in corners for left in corners])
   images = images / 127.5 - 1.0
-  _, probs = evaluate.feature_extractor('digits').features_and_probs(images)
-  agreement = evaluate.class_agreement(probs, np.full(64, 7))
+  _, probs = feature_extractor('digits').features_and_probs(images)
+  agreement = class_agreement(probs, np.full(64, 7))
   print(f'sevens among 64 samples asked for 7: {agreement:.0%}')
   assert agreement >= 0.8
   result = subprocess.run([sys.executable, '-m', 'jgan.sample', f'--workdir={cgan_run}', '--label=12'],

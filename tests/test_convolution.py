@@ -1,11 +1,11 @@
-"""jgan.convolution.conv2d_same: XLA's convolution with the weight gradient written as one matrix product."""
+"""jgan.nn.convolution.conv2d_same: XLA's convolution with the weight gradient written as one matrix product."""
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax import lax
 
-from jgan.convolution import _weight_gradient_by_shifts, conv2d_same
+from jgan.nn.convolution import _weight_gradient_by_shifts, conv2d_same
 
 
 def _lax_conv(x, kernel):

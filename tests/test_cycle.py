@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jgan import cycle
+from jgan.games import cycle
 
 
 def _query_all(pool, batches, seed=0):

@@ -9,9 +9,9 @@ import chex
 import numpy as np
 import pytest
 
-from jgan import evaluate
 from jgan.data.digits import load_digits_arrays
 from jgan.metrics import digits_classifier
+from jgan.metrics.features import feature_metrics
 
 _CACHE_NAME = 'digits_classifier_v1.npz'
 
@@ -22,7 +22,8 @@ def _real(split: str) -> np.ndarray:
 
 def _assert_same_outputs(expected, actual, rtol: float, atol: float) -> None:
   images = _real('test')
-  pairs = zip(expected.features_and_probs(images), actual.features_and_probs(images), strict=True)
+  pairs = zip(expected.extractor().features_and_probs(images), actual.extractor().features_and_probs(images),
+              strict=True)
   for expected_output, actual_output in pairs:
     np.testing.assert_allclose(actual_output, expected_output, rtol=rtol, atol=atol)
 
@@ -54,19 +55,19 @@ def test_held_out_accuracy(classifier):
 def test_features_and_probs_shapes(classifier, size, channels):
   images = np.random.default_rng(0).uniform(-1, 1, (7, size, size, channels)).astype(np.float32)
   # batch_size 4 pads the second batch; the result must not depend on the batching.
-  features, probs = classifier.features_and_probs(images, batch_size=4)
+  features, probs = classifier.extractor(batch_size=4).features_and_probs(images)
   chex.assert_shape(features, (7, 128))
   chex.assert_shape(probs, (7, 10))
   chex.assert_type([features, probs], np.float64)
   np.testing.assert_allclose(probs.sum(axis=-1), 1.0, rtol=1e-5)
-  unbatched_features, unbatched_probs = classifier.features_and_probs(images)
+  unbatched_features, unbatched_probs = classifier.extractor().features_and_probs(images)
   np.testing.assert_allclose(features, unbatched_features, rtol=1e-5, atol=1e-5)
   np.testing.assert_allclose(probs, unbatched_probs, rtol=1e-5, atol=1e-5)
 
 
 def _scores(classifier, real, fake):
-  real_feats, _ = classifier.features_and_probs(real)
-  return evaluate.feature_metrics(real_feats, *classifier.features_and_probs(fake))
+  real_feats, _ = classifier.extractor().features_and_probs(real)
+  return feature_metrics(real_feats, *classifier.extractor().features_and_probs(fake))
 
 
 def test_scores_separate_real_digits_from_noise(classifier):

@@ -12,7 +12,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jgan.config import base_config
 from jgan.engine import Game, Phase, init_state, train_step, train_steps
+from jgan.games import adversarial
 
 
 def _toy_game(repeats=1, reg_every=1, ema_decay=0.0, ema_start=0, traces=None):
@@ -125,10 +127,11 @@ def test_several_iterations_in_one_call_equal_one_call_each():
 
 
 _EIGHT_VS_ONE = textwrap.dedent('''
-    import functools, jax, numpy as np
-    from jgan import adversarial, sharding
+    import jax, numpy as np
+    from jgan import sharding
     from jgan.config import base_config
-    from jgan.engine import init_state, train_step
+    from jgan.engine import compile_steps, initial_state
+    from jgan.games import adversarial
     assert jax.device_count() == 8
     config = base_config('dcgan', g_width=4, d_width=4, z_dim=8)  # BatchNorm in G and D: global statistics
     config.data.resolution = 16
@@ -142,9 +145,7 @@ _EIGHT_VS_ONE = textwrap.dedent('''
     finals = []
     for devices in (jax.devices()[:1], jax.devices()):
       mesh = sharding.make_mesh(devices)
-      replicated = sharding.replicated(mesh)
-      state = jax.jit(functools.partial(init_state, game), out_shardings=replicated)(jax.random.key(0))
-      step = jax.jit(functools.partial(train_step, game), static_argnums=2, out_shardings=(replicated, replicated))
+      state, step = initial_state(game, 0, mesh), compile_steps(game, mesh).one
       for batch in batches:
         state, metrics = step(state, jax.device_put(batch, sharding.batch_sharding(mesh)), (True, True))
       finals.append(jax.device_get((state.params, state.collections, state.ema_params, metrics)))
@@ -216,8 +217,6 @@ def test_accumulation_normalises_each_micro_batch_and_updates_running_stats_in_o
 def test_dcgan_step_computes_the_generator_forward_pass_once():
   # The D and G phases draw the same latents, so XLA can compute G's forward pass once per iteration (PyTorch's
   # DCGAN reuses one fake batch the same way); it does only if both phases' G graphs simplify identically.
-  from jgan import adversarial
-  from jgan.config import base_config
   config = base_config('dcgan', g_width=16, d_width=16)
   config.data.resolution, config.data.channels = 32, 1
   game = adversarial.build_game(config, (32, 32, 1))

@@ -8,29 +8,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jgan import growing, runs, train
-from jgan.config import base_config, load_file
+from jgan import games, runs, train
+from jgan.config import load_file
 from jgan.data import pipeline
 from jgan.errors import JganError
-from tests.test_configs import ROOT
-from tests.test_train import _metrics
-
-
-def _tiny(data_dir, **grow):
-  """ProGAN at 16x16 (levels 0, 1, 2) small enough to compile in seconds."""
-  config = base_config('progan', z_dim=8, fmap_base=32, fmap_max=16)
-  config.data.update(data_dir=data_dir, resolution=16)
-  config.gan.update(loss='wasserstein', gp_weight=10.0, drift_weight=0.001, ema_decay=0.9)
-  config.grow.update(stable_images=32, fade_images=48, batch_sizes=(16, 16, 8), **grow)
-  config.train.update(batch_size=8, steps=12, log_every=1, sample_every=100, checkpoint_every=100, grid_size=2)
-  config.optim.g.update(lr=0.001, b1=0.0, b2=0.99)
-  config.optim.d.update(lr=0.001, b1=0.0, b2=0.99)
-  config.eval.num_samples = 0
-  return config
+from jgan.games import growing
+from tests.small import ROOT, metrics_by_step, tiny_progan
 
 
 def test_the_schedule_grows_level_by_level(data_dir):
-  config = _tiny(data_dir)
+  config = tiny_progan(data_dir)
   spans = [(s.level, s.fading, s.start, s.steps, s.batch_size) for s in growing.schedule(config)]
   # 32 images at batch 16 are 2 steps; 48 are 3 at batch 16 and 6 at batch 8.
   assert spans == [(0, False, 0, 2, 16), (1, True, 2, 3, 16), (1, False, 5, 2, 16), (2, True, 7, 6, 8),
@@ -44,19 +31,19 @@ def test_the_schedule_grows_level_by_level(data_dir):
 
 
 def test_per_level_values_must_fit_the_levels(data_dir):
-  config = _tiny(data_dir, lr_scales=(1.0, 1.0, 2.0, 3.0))
+  config = tiny_progan(data_dir, lr_scales=(1.0, 1.0, 2.0, 3.0))
   with pytest.raises(JganError, match='grow.lr_scales has 4 entries but the run has 3 levels'):
-    runs.build_game(config)
+    games.build_game(config)
 
 
 def test_each_level_has_its_learning_rate_scale(data_dir):
-  spans = growing.schedule(_tiny(data_dir))
+  spans = growing.schedule(tiny_progan(data_dir))
   scale = growing.level_lr_scale(spans, [1.0, 2.0, 4.0], updates_per_step=1)
   assert [float(scale(jnp.asarray(step))) for step in (0, 1, 2, 6, 7, 40)] == [1.0, 1.0, 2.0, 2.0, 4.0, 4.0]
 
 
 def test_a_level_reads_pooled_images_from_where_the_last_stopped(data_dir):
-  config = _tiny(data_dir)
+  config = tiny_progan(data_dir)
   full, _ = pipeline.make_dataset(config.data, 8, 1, seed=0)
   pooled, _ = pipeline.make_dataset(config.data, 4, 1, seed=0, first_image=8, resolution=4)
   images, small = full[1]['image'][0], pooled[0]['image'][0]  # images 8..15, then 8..11 pooled 4x4
@@ -66,7 +53,7 @@ def test_a_level_reads_pooled_images_from_where_the_last_stopped(data_dir):
 
 
 def test_a_run_resumed_mid_fade_continues_with_the_same_alpha(data_dir, tmp_path):
-  config = _tiny(data_dir)
+  config = tiny_progan(data_dir)
   train.run(config, str(tmp_path / 'straight'))
   interrupted = config.copy_and_resolve_references()
   interrupted.train.steps = 9  # level 2 fades over steps 7..12: stopped at alpha 2/6
@@ -75,7 +62,7 @@ def test_a_run_resumed_mid_fade_continues_with_the_same_alpha(data_dir, tmp_path
   growth = jax.device_get(paused.state.collections['g'][growing.GROWTH])
   assert int(growth['level']) == 2 and float(growth['alpha']) == pytest.approx(1 / 6)  # step 8's update
   train.run(config, str(tmp_path / 'resumed'))
-  straight, resumed = _metrics(tmp_path / 'straight'), _metrics(tmp_path / 'resumed')
+  straight, resumed = metrics_by_step(tmp_path / 'straight'), metrics_by_step(tmp_path / 'resumed')
   assert [straight[step]['d/alpha'] for step in (1, 3, 6, 8, 9, 10, 12)] == pytest.approx(
       [1.0, 0.0, 1.0, 0.0, 1 / 6, 2 / 6, 4 / 6])
   for step in range(10, 13):
@@ -99,7 +86,7 @@ def test_progan_improves_its_digits_fd_level_by_level(tmp_path, data_dir):
   config.train.update(steps=280, log_every=20, sample_every=280, checkpoint_every=140)
   config.eval.num_samples = 500
   train.run(config, str(tmp_path))
-  fd = {step: row['eval/digits_fd'] for step, row in _metrics(tmp_path).items() if 'eval/digits_fd' in row}
+  fd = {step: row['eval/digits_fd'] for step, row in metrics_by_step(tmp_path).items() if 'eval/digits_fd' in row}
   # Measured here (2-core CPU, 85 s): FD 1271 untrained -> 270 with 16x16 fading in -> 190 at 32x32.
   print(f'ProGAN digits FD: {fd[0]:.0f} untrained -> {fd[140]:.0f} with 16x16 fading in -> {fd[280]:.0f} at 32x32')
   assert fd[280] < fd[0] / 4

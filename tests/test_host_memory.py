@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from jgan.host_memory import _glibc_version, _transparent_huge_pages_mode, huge_pages_environment
+from jgan.host_memory import _glibc_version, _transparent_huge_pages_mode, accelerator_expected, huge_pages_environment
 
 _PROBE = '''
 import ctypes, os, resource, sys
@@ -63,6 +63,17 @@ def test_huge_pages_environment_adds_the_tunable_once_and_only_where_it_applies(
   assert huge_pages_environment({}, None, 'madvise') is None  # not glibc
   assert huge_pages_environment({}, (2, 36), 'never') is None  # the kernel's THP off
   assert huge_pages_environment({}, (2, 36), None) is None  # no THP (not Linux)
+  assert huge_pages_environment({}, (2, 36), 'madvise', accelerator=True) is None  # measured on XLA's CPU only
+
+
+def test_an_accelerator_is_told_from_jax_platforms_or_the_device_files():
+  devices = lambda found: lambda pattern: [pattern] if pattern in found else []
+  assert not accelerator_expected({}, devices(()))
+  assert accelerator_expected({}, devices(('/dev/nvidiactl',)))
+  assert accelerator_expected({}, devices(('/dev/accel[0-9]*',)))  # a TPU VM
+  assert accelerator_expected({}, devices(('/dev/vfio/[0-9]*',)))  # a TPU v5e/v6e VM
+  assert not accelerator_expected({'JAX_PLATFORMS': 'cpu'}, devices(('/dev/nvidiactl',)))  # JAX told to use the CPU
+  assert accelerator_expected({'JAX_PLATFORMS': 'cuda,cpu'}, devices(()))
 
 
 @pytest.mark.skipif(huge_pages_environment({}, _glibc_version(), _transparent_huge_pages_mode()) is None,

@@ -7,12 +7,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax import lax
 
 from jgan import models
 from jgan.errors import JganError
-from jgan.layers import UpConv3x3, norm_layer, pixel_shuffle
 from jgan.models import pix2pix
+from jgan.nn.layers import norm_layer
 
 # Parameters drawn with the 'rbg' generator: XLA's CPU backend compiles threefry's sampling slowly, once per
 # initialiser, and these networks' inits compile 3-5x faster with 'rbg'.
@@ -119,40 +118,6 @@ def test_patchgan_receptive_field(d_layers, field):
   rows, cols = np.nonzero(np.asarray(grad[0, :, :, 0]))
   assert 0 < rows.min() and rows.max() < 95 and 0 < cols.min() and cols.max() < 95  # away from the padding
   assert (rows.max() - rows.min() + 1, cols.max() - cols.min() + 1, len(rows)) == (field, field, field * field)
-
-
-@pytest.mark.parametrize('shape', [(2, 5, 3, 6), (1, 4, 4, 2)])
-def test_upconv3x3_is_the_transposed_stride_2_convolution(shape):
-  # ConvTranspose2d(3, stride=2, padding=1, output_padding=1) is the VJP of Conv2d(3, 2, 1) on a 2H x 2W
-  # input: the output padding is the last row and column, which that convolution reads but never centres on.
-  batch, height, width, _ = shape
-  layer = UpConv3x3(4, use_bias=False)
-
-  @jax.jit
-  def run(x):
-    out, params = layer.init_with_output(_KEYS['params'], x)
-    kernel = params['params']['kernel']  # [3, 3, in, out]
-    conv = lambda u: lax.conv_general_dilated(u, jnp.swapaxes(kernel, 2, 3), (2, 2), ((1, 1), (1, 1)),
-                                              dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-    _, vjp = jax.vjp(conv, jnp.zeros((batch, 2 * height, 2 * width, 4)))
-    # Equivalently: the input dilated by 2, padded by 1 before and 2 after, correlated with the flipped kernel.
-    transposed = lax.conv_transpose(x, kernel[::-1, ::-1], (2, 2), ((1, 2), (1, 2)),
-                                    dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-    return out, vjp(x)[0], transposed
-
-  out, adjoint, transposed = run(jax.random.normal(jax.random.key(0), shape))
-  chex.assert_shape(out, (batch, 2 * height, 2 * width, 4))
-  np.testing.assert_allclose(out, adjoint, atol=1e-5)
-  np.testing.assert_allclose(out, transposed, atol=1e-5)
-
-
-def test_pixel_shuffle_follows_pytorch_indexing():
-  r = 3
-  x = np.random.default_rng(0).normal(size=(2, 4, 5, 2 * r * r)).astype(np.float32)
-  expected = np.zeros((2, 4 * r, 5 * r, 2), np.float32)
-  for h, w, c, i, j in np.ndindex(4, 5, 2, r, r):
-    expected[:, h * r + i, w * r + j, c] = x[:, h, w, c * r * r + i * r + j]
-  np.testing.assert_array_equal(pixel_shuffle(jnp.asarray(x), r), expected)
 
 
 def test_instance_norm_has_no_parameters_and_normalises_each_example_and_channel():

@@ -12,8 +12,7 @@ from PIL import Image
 from jgan import train
 from jgan.config import load_file
 from jgan.data import pairs, photos
-from tests.test_configs import ROOT
-from tests.test_train import _metrics
+from tests.small import ROOT, metrics_by_step
 
 
 def _train_demo(name: str, workdir, steps: int, model: dict, batch_size: int, checkpoint_every: int = 0,
@@ -112,7 +111,7 @@ def test_a_resumed_cyclegan_run_equals_the_uninterrupted_one(tmp_path):
   interrupted.train.steps = 2
   train.run(interrupted, str(tmp_path / 'resumed'))
   train.run(config, str(tmp_path / 'resumed'))
-  straight, resumed = _metrics(tmp_path / 'straight'), _metrics(tmp_path / 'resumed')
+  straight, resumed = metrics_by_step(tmp_path / 'straight'), metrics_by_step(tmp_path / 'resumed')
   assert resumed[3] == straight[3] and resumed[4] == straight[4]
   grids = [np.asarray(Image.open(tmp_path / run / 'samples' / 'step_0000004.png')) for run in ('straight', 'resumed')]
   np.testing.assert_array_equal(*grids)

@@ -62,12 +62,12 @@ def test_output_shapes(variables, size, channels):
   chex.assert_type([pool3, logits], jnp.float32)
   # Three images in batches of 2 pad the second batch; the reversed order puts each image in another slot.
   images = _images(3, size, channels)
-  features, probs = inception.InceptionFeatures(variables).features_and_probs(images, batch_size=2)
+  features, probs = inception.feature_extractor(variables, batch_size=2).features_and_probs(images)
   chex.assert_shape([features, probs], [(3, 2048), (3, 1008)])
   chex.assert_type([features, probs], np.float64)
   chex.assert_tree_all_finite([features, probs])
   np.testing.assert_allclose(probs.sum(axis=-1), 1.0, rtol=1e-5)
-  reversed_features, _ = inception.InceptionFeatures(variables).features_and_probs(images[::-1], batch_size=2)
+  reversed_features, _ = inception.feature_extractor(variables, batch_size=2).features_and_probs(images[::-1])
   np.testing.assert_allclose(reversed_features[::-1], features, rtol=1e-5, atol=1e-6)
 
 
@@ -83,8 +83,8 @@ def test_state_dict_round_trip(variables, tmp_path):
     converted = inception.convert_state_dict({name: data[name] for name in data.files})
   chex.assert_trees_all_equal(converted, variables)
   images = _images(2, 32, 1)
-  expected = inception.InceptionFeatures(variables).features_and_probs(images, batch_size=2)
-  actual = inception.InceptionFeatures(converted).features_and_probs(images, batch_size=2)
+  expected = inception.feature_extractor(variables, batch_size=2).features_and_probs(images)
+  actual = inception.feature_extractor(converted, batch_size=2).features_and_probs(images)
   chex.assert_trees_all_equal(actual, expected)
 
 

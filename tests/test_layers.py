@@ -3,46 +3,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 from jax import lax
 
-from jgan.layers import BatchNorm, DownConv4x4, Maxout, UpConv3x3, UpConv4x4, down_conv_4x4, spectral
-
-
-def test_upconv_is_the_transposed_stride_2_convolution():
-  # A transposed convolution is, by definition, the adjoint (VJP) of the strided convolution with the
-  # same kernel: PyTorch's ConvTranspose2d(4, stride=2, padding=1) is the VJP of Conv2d(4, 2, 1).
-  x = jax.random.normal(jax.random.key(0), (2, 5, 3, 6))
-  layer = UpConv4x4(4)
-  params = layer.init(jax.random.key(1), x)
-  kernel = params['params']['kernel']  # [4, 4, in=6, out=4]
-  conv = lambda u: lax.conv_general_dilated(u, jnp.swapaxes(kernel, 2, 3), (2, 2), ((1, 1), (1, 1)),
-                                            dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-  _, vjp = jax.vjp(conv, jnp.zeros((2, 10, 6, 4)))
-  expected = vjp(x)[0]
-  out = layer.apply(params, x)
-  chex.assert_shape(out, (2, 10, 6, 4))
-  np.testing.assert_allclose(out, expected, atol=1e-5)
-
-
-@pytest.mark.parametrize('layer_class', [UpConv4x4, UpConv3x3])
-def test_upconv_gradients_are_the_transposed_convolutions(layer_class):
-  # The sub-pixel form has a hand-written adjoint (_phase_sums): its gradients with respect to the input and the
-  # kernel must be those of the transposed convolution, written as the VJP of the strided convolution.
-  x = jax.random.normal(jax.random.key(0), (2, 5, 3, 6))
-  layer = layer_class(4, use_bias=False)
-  kernel = layer.init(jax.random.key(1), x)['params']['kernel']
-  weights = jax.random.normal(jax.random.key(2), (2, 10, 6, 4))
-
-  def reference(x, kernel):
-    conv = lambda u: lax.conv_general_dilated(u, jnp.swapaxes(kernel, 2, 3), (2, 2), ((1, 1), (1, 1)),
-                                              dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-    return jax.vjp(conv, jnp.zeros((2, 10, 6, 4)))[1](x)[0]
-
-  ours = lambda x, kernel: layer.apply({'params': {'kernel': kernel}}, x)
-  objective = lambda f: lambda x, kernel: jnp.sum(f(x, kernel) * weights)
-  expected = jax.grad(objective(reference), argnums=(0, 1))(x, kernel)
-  chex.assert_trees_all_close(jax.grad(objective(ours), argnums=(0, 1))(x, kernel), expected, atol=1e-5)
+from jgan.nn.layers import BatchNorm, Maxout, spectral
 
 
 def test_batch_norm_matches_flax():
@@ -98,24 +61,3 @@ def test_spectral_norm_power_iteration_finds_the_top_singular_value():
   expected = lax.conv_general_dilated(x, kernel / sigma, (1, 1), 'SAME',
                                       dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
   np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
-
-
-def test_down_conv_4x4_is_the_strided_convolution():
-  x = jax.random.normal(jax.random.key(0), (2, 8, 6, 3))
-  kernel = jax.random.normal(jax.random.key(1), (4, 4, 3, 5))
-  conv = lambda x, k: lax.conv_general_dilated(x, k, (2, 2), ((1, 1), (1, 1)), dimension_numbers=('NHWC', 'HWIO',
-                                                                                                    'NHWC'))
-  np.testing.assert_allclose(down_conv_4x4(x, kernel), conv(x, kernel), rtol=1e-5, atol=1e-5)
-  # And its gradients, through the input gradient too (WGAN-GP's double backward).
-  penalty = lambda f: jax.grad(lambda k: jnp.sum(jax.grad(lambda x: jnp.sum(jnp.tanh(f(x, k))))(x) ** 2))(kernel)
-  np.testing.assert_allclose(penalty(down_conv_4x4), penalty(conv), rtol=1e-4, atol=1e-4)
-
-
-@pytest.mark.parametrize('channels', [3, 8])  # XLA's convolution on images, the patch form on features
-def test_down_conv_layer_is_the_strided_convolution(channels):
-  x = jax.random.normal(jax.random.key(0), (2, 8, 6, channels))
-  layer = DownConv4x4(5)
-  params = layer.init(jax.random.key(1), x)
-  expected = lax.conv_general_dilated(x, params['params']['kernel'], (2, 2), ((1, 1), (1, 1)),
-                                      dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-  np.testing.assert_allclose(layer.apply(params, x), expected, atol=1e-5)

@@ -3,8 +3,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jgan import losses
 from jgan.errors import JganError
+from jgan.games import losses
 
 REAL = jnp.array([2.0, -1.0])
 FAKE = jnp.array([0.5, -3.0])

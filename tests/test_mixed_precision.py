@@ -12,13 +12,12 @@ import numpy as np
 import pytest
 from jax.extend import core
 
-from jgan import models, runs, train
+from jgan import games, models, train
 from jgan.config import load_file
 from jgan.engine import init_state, train_step
 from jgan.errors import JganError
 from jgan.plan import abstract_batch
-from tests.small import shrink
-from tests.test_configs import ROOT
+from tests.small import ROOT, shrink
 
 # One config per family.
 FAMILY_CONFIGS = ('gan_digits', 'dcgan_digits', 'biggan_digits', 'sngan_cifar10', 'progan_digits', 'stylegan_ffhq256',
@@ -63,7 +62,7 @@ def test_the_family_list_covers_every_family():
 @pytest.mark.parametrize('name', FAMILY_CONFIGS)
 def test_bfloat16_computes_the_step_and_keeps_the_state_and_losses_float32(name, data_dir):
   config = _config(name, data_dir)
-  game = runs.build_game(config)
+  game = games.build_game(config)
   state = jax.eval_shape(functools.partial(init_state, game), jax.random.key(0))
   stage = game.stages[-1] if game.stages else None
   batch = abstract_batch(config, game, stage.batch_size if stage else 8, stage.resolution if stage else
@@ -85,7 +84,7 @@ def test_bfloat16_computes_the_step_and_keeps_the_state_and_losses_float32(name,
 def test_float32_is_the_default_and_computes_in_float32(data_dir):
   config = shrink(load_file(os.path.join(ROOT, 'configs', 'dcgan_digits.py')), data_dir)
   assert config.model.compute_dtype == 'float32'
-  game = runs.build_game(config)
+  game = games.build_game(config)
   state = jax.eval_shape(functools.partial(init_state, game), jax.random.key(0))
   batch = abstract_batch(config, game, 8, config.data.resolution)
   jaxpr = jax.make_jaxpr(functools.partial(train_step, game, active=(True, True)))(state, batch)
@@ -94,7 +93,7 @@ def test_float32_is_the_default_and_computes_in_float32(data_dir):
 
 def test_an_unknown_compute_dtype_is_named(data_dir):
   with pytest.raises(JganError, match="model.compute_dtype must be one of float32, bfloat16, not 'float16'"):
-    runs.build_game(_config('dcgan_digits', data_dir, 'float16'))
+    games.build_game(_config('dcgan_digits', data_dir, 'float16'))
 
 
 def test_a_bfloat16_digits_run_learns(tmp_path, data_dir):

@@ -8,8 +8,7 @@ import jax
 import numpy as np
 
 from jgan import runs
-from tests.test_configs import ROOT
-from tests.test_train import _metrics
+from tests.small import ROOT, metrics_by_step
 
 
 def _train_command(workdir, data_dir, *flags):
@@ -49,5 +48,5 @@ def test_two_processes_end_with_the_parameters_of_one(tmp_path, data_dir):
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
                jax.device_get(straight.state.params), jax.device_get(split.state.params))
   for step in (1, 2, 3):
-    for key, value in _metrics(tmp_path / 'one')[step].items():
-      np.testing.assert_allclose(_metrics(tmp_path / 'two')[step][key], value, rtol=1e-3, atol=1e-5)
+    for key, value in metrics_by_step(tmp_path / 'one')[step].items():
+      np.testing.assert_allclose(metrics_by_step(tmp_path / 'two')[step][key], value, rtol=1e-3, atol=1e-5)

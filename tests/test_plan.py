@@ -9,10 +9,10 @@ import jax.numpy as jnp
 import pytest
 from jax import lax
 
-from jgan import flops, plan, runs, sharding
+from jgan import engine, games, plan, sharding
 from jgan.config import base_config, load_file
 from jgan.engine import init_state, train_step
-from tests.test_configs import ROOT
+from tests.small import ROOT
 
 
 def test_the_full_biggan_config_is_planned_abstractly():
@@ -39,19 +39,19 @@ def test_a_compiled_plan_counts_flops_and_memory():
 
 
 def test_flops_are_counted_on_a_cpu_compilation():
-  # jgan.flops.cpu_flops, which make_plan uses where the devices are GPUs (whose compilations leave cuDNN's
+  # jgan.engine.cpu_flops, which make_plan uses where the devices are GPUs (whose compilations leave cuDNN's
   # convolutions out of XLA's count): a convolution's 2 x multiply-adds, and a step as a CPU plan counts it.
   images, kernel = jax.ShapeDtypeStruct((2, 8, 8, 3), jnp.float32), jax.ShapeDtypeStruct((3, 3, 3, 16), jnp.float32)
   conv = functools.partial(lax.conv_general_dilated, window_strides=(1, 1), padding='VALID',
                            dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-  assert flops.cpu_flops(conv, images, kernel) == 2 * (2 * 6 * 6 * 16) * (3 * 3 * 3)
+  assert engine.cpu_flops(conv, images, kernel) == 2 * (2 * 6 * 6 * 16) * (3 * 3 * 3)
   config = base_config('dcgan', g_width=8, d_width=8, z_dim=16)
   config.data.resolution = 16
   config.train.batch_size = 32
-  game = runs.build_game(config)
+  game = games.build_game(config)
   state = jax.eval_shape(functools.partial(init_state, game), jax.random.key(0))
   batch = plan.abstract_batch(config, game, 32, 16)
-  step_flops = flops.cpu_flops(lambda state, batch: train_step(game, state, batch, (True, True)), state, batch)
+  step_flops = engine.cpu_flops(lambda state, batch: train_step(game, state, batch, (True, True)), state, batch)
   assert step_flops == pytest.approx(plan.make_plan(config, mesh=sharding.make_mesh(jax.devices()[:1])).flops,
                                      rel=0.01)
 

@@ -11,9 +11,9 @@ import pytest
 from flax import traverse_util
 
 from jgan import models
-from jgan.equalized import EqualizedConv, he_constant, minibatch_stddev
 from jgan.errors import JganError
 from jgan.models import progan
+from jgan.nn.equalized import EqualizedConv, he_constant, minibatch_stddev
 
 SHAPE = (32, 32, 3)  # levels 0..3
 TINY = {'z_dim': 8, 'fmap_base': 64, 'fmap_max': 32}  # 32 channels at 4x4 down to 4 at 32x32

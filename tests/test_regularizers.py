@@ -2,7 +2,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jgan import regularizers
+from jgan.games import regularizers
 
 
 def test_gradient_penalty_of_a_linear_critic_is_hand_computable():

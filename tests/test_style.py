@@ -3,8 +3,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jgan import runs, style, train
+from jgan import games, train
 from jgan.config import base_config
+from jgan.games import style
 
 
 def test_r1_of_a_linear_critic_is_the_squared_norm_of_its_weights():
@@ -52,7 +53,7 @@ def test_stylegan_trains_with_r1_in_the_d_loss(tiny_config, tmp_path):
   config = base_config('stylegan', z_dim=16, w_dim=16, mapping_layers=2, fmap_base=64, fmap_max=16)
   config.data, config.train, config.eval = tiny_config.data, tiny_config.train, tiny_config.eval
   config.gan.update(r1_gamma=10.0, r1_every=1)
-  game = runs.build_game(config)
+  game = games.build_game(config)
   assert [phase.name for phase in game.phases] == ['d', 'g']  # R1 every step: in D's loss, not a phase
   metrics = train.run(config, str(tmp_path))
   assert metrics['d/r1'] > 0 and all(np.isfinite(v) for v in metrics.values())

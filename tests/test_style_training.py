@@ -8,7 +8,7 @@ import numpy as np
 
 from jgan import runs, train
 from jgan.config import load_file
-from tests.test_configs import ROOT
+from tests.small import ROOT
 
 
 def test_stylegan2_improves_its_digits_fd(tmp_path, data_dir):

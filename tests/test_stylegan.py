@@ -11,8 +11,8 @@ import pytest
 from flax import traverse_util
 
 from jgan import models
-from jgan.equalized import EqualizedConv, mix_styles, truncate
 from jgan.models import stylegan
+from jgan.nn.equalized import EqualizedConv, mix_styles, truncate
 
 SHAPE = (16, 16, 3)  # 3 resolutions, 6 styles
 TINY = {'z_dim': 8, 'w_dim': 8, 'mapping_layers': 2, 'fmap_base': 32, 'fmap_max': 16}

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 from jax import lax
 
-from jgan import equalized, models
+from jgan import models
 from jgan.errors import JganError
 from jgan.models import stylegan2
+from jgan.nn import equalized
+from tests.small import upfirdn
 
 _DIMENSIONS = ('NHWC', 'HWIO', 'NHWC')
 _TINY = {'z_dim': 8, 'w_dim': 8, 'mapping_layers': 2, 'channel_base': 128, 'channel_max': 16, 'mbstd_group': 2}
@@ -20,35 +22,6 @@ _TINY = {'z_dim': 8, 'w_dim': 8, 'mapping_layers': 2, 'channel_base': 128, 'chan
 
 def _build(resolution, **overrides):
   return models.build(models.model_config('stylegan2', **overrides), (resolution, resolution, 3))
-
-
-def _upfirdn(x, up=1, down=1, pad=(0, 0), gain=1.0):
-  """upfirdn2d's definition with the [1, 3, 3, 1] filter: insert up - 1 zeros after each pixel, zero-pad by
-  pad (before, after), filter with the normalised 4x4 filter times gain, keep every down-th pixel."""
-  channels = x.shape[-1]
-  taps = np.array([1.0, 3.0, 3.0, 1.0])
-  kernel = np.broadcast_to((np.outer(taps, taps) / 64 * gain)[:, :, None, None], (4, 4, 1, channels))
-  padding = ((pad[0], pad[1] + up - 1),) * 2  # lhs_dilation leaves out the zeros after the last pixel
-  return lax.conv_general_dilated(x, jnp.asarray(kernel, x.dtype), (down, down), padding, lhs_dilation=(up, up),
-                                  dimension_numbers=_DIMENSIONS, feature_group_count=channels)
-
-
-def test_fir_resampling_is_upfirdn2d():
-  x = jax.random.normal(jax.random.key(0), (2, 6, 6, 3))
-  # The reference's upsample2d and downsample2d paddings for a 4-tap filter and factor 2.
-  np.testing.assert_allclose(stylegan2.fir_upsample_2x(x), _upfirdn(x, up=2, pad=(2, 1), gain=4.0), atol=1e-5)
-  np.testing.assert_allclose(stylegan2.fir_downsample_2x(x), _upfirdn(x, down=2, pad=(1, 1)), atol=1e-5)
-
-
-def test_blur_down_conv_is_blur_then_strided_convolution():
-  keys = jax.random.split(jax.random.key(3), 2)
-  x = jax.random.normal(keys[0], (2, 8, 8, 5))
-  kernel = jax.random.normal(keys[1], (3, 3, 5, 4))
-  # The reference's conv2d_resample with down=2: upfirdn2d's blur with padding 2, then a stride-2 convolution.
-  expected = lax.conv_general_dilated(_upfirdn(x, pad=(2, 2)), kernel, (2, 2), 'VALID', dimension_numbers=_DIMENSIONS)
-  out = stylegan2.blur_down_conv_3x3(x, kernel)
-  chex.assert_shape(out, (2, 4, 4, 4))
-  np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
 
 
 def _per_example(x, weight, styles, demodulate, up):
@@ -62,7 +35,7 @@ def _per_example(x, weight, styles, demodulate, up):
       p = weight.shape[0] - 1
       y = lax.conv_general_dilated(x[b:b + 1], w, (1, 1), ((p, p), (p, p)), lhs_dilation=(2, 2),
                                    dimension_numbers=_DIMENSIONS)
-      y = _upfirdn(y, pad=(1, 1), gain=4.0)
+      y = upfirdn(y, pad=(1, 1), gain=4.0)
     else:
       y = lax.conv_general_dilated(x[b:b + 1], w, (1, 1), 'SAME', dimension_numbers=_DIMENSIONS)
     outputs.append(y)

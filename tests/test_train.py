@@ -1,6 +1,7 @@
 """train.run and train.py end to end: artifacts, exact resume, clean stop on signals, one-line errors."""
 import glob
 import json
+import logging
 import os
 import re
 import signal
@@ -12,16 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jgan import train
+from jgan import engine, train
 from jgan.errors import JganError
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _metrics(workdir):
-  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
-    rows = [json.loads(line) for line in f]
-  return {row['step']: {k: v for k, v in row.items() if k != 'images_per_second'} for row in rows}
+from jgan.games import growing
+from tests.small import ROOT, config_file, metrics_by_step, tiny_progan
 
 
 def test_a_run_writes_samples_metrics_events_and_checkpoints(tiny_config, tmp_path):
@@ -29,8 +24,8 @@ def test_a_run_writes_samples_metrics_events_and_checkpoints(tiny_config, tmp_pa
   assert sorted(os.listdir(tmp_path / 'samples')) == ['step_0000002.png', 'step_0000004.png']
   grid = np.asarray(Image.open(tmp_path / 'samples' / 'step_0000004.png'))
   assert grid.shape == (4 * (2 * (16 + 2) + 2),) * 2  # a 2x2 grid of 16x16 with 2-pixel gaps, shown 4x
-  assert sorted(_metrics(tmp_path)) == [1, 2, 3, 4]
-  assert {'d/loss', 'g/loss', 'd/real_logit', 'd/fake_logit', 'g/g_grad_norm'} <= set(_metrics(tmp_path)[4])
+  assert sorted(metrics_by_step(tmp_path)) == [1, 2, 3, 4]
+  assert {'d/loss', 'g/loss', 'd/real_logit', 'd/fake_logit', 'g/g_grad_norm'} <= set(metrics_by_step(tmp_path)[4])
   assert any(name.startswith('events.out.tfevents') for name in os.listdir(tmp_path / 'tb'))
   assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['2', '4']
   assert json.loads((tmp_path / 'config.json').read_text())['model']['name'] == 'dcgan'
@@ -43,7 +38,7 @@ def test_resumed_run_equals_the_uninterrupted_run(tiny_config, tmp_path):
   interrupted.train.steps = 2
   train.run(interrupted, str(tmp_path / 'resumed'))
   train.run(tiny_config, str(tmp_path / 'resumed'))
-  straight, resumed = _metrics(tmp_path / 'straight'), _metrics(tmp_path / 'resumed')
+  straight, resumed = metrics_by_step(tmp_path / 'straight'), metrics_by_step(tmp_path / 'resumed')
   assert resumed[3] == straight[3] and resumed[4] == straight[4]
   for name in ('step_0000004.png',):
     a = np.asarray(Image.open(tmp_path / 'straight' / 'samples' / name))
@@ -56,7 +51,7 @@ def test_several_iterations_per_call_train_as_one_per_call(tiny_config, tmp_path
   train.run(tiny_config, str(tmp_path / 'one'))
   tiny_config.train.steps_per_call = 3  # two calls of three iterations
   train.run(tiny_config, str(tmp_path / 'three'))
-  one, three = _metrics(tmp_path / 'one'), _metrics(tmp_path / 'three')
+  one, three = metrics_by_step(tmp_path / 'one'), metrics_by_step(tmp_path / 'three')
   assert sorted(one) == sorted(three) == [3, 6]
   for step in (3, 6):
     np.testing.assert_allclose([three[step][k] for k in sorted(one[step])], [one[step][k] for k in sorted(one[step])],
@@ -70,9 +65,11 @@ def test_a_corrupt_checkpoint_is_named_in_one_line(tiny_config, tmp_path):
       with open(os.path.join(directory, name), 'wb') as f:
         f.write(b'garbage')
   tiny_config.train.steps = 6
+  hooks = (sys.excepthook, sys.unraisablehook, list(logging.getLogger('asyncio').filters))
   with pytest.raises(JganError, match='checkpoint 4 .* is corrupt') as error:
     train.run(tiny_config, str(tmp_path))
   assert '\n' not in str(error.value)
+  assert (sys.excepthook, sys.unraisablehook, list(logging.getLogger('asyncio').filters)) == hooks
 
 
 def test_a_checkpoint_of_another_model_is_refused(tiny_config, tmp_path):
@@ -137,13 +134,29 @@ def test_bad_input_gets_one_line_on_stderr(args, message, tmp_path, data_dir):
   assert len(errors) == 1 and errors[0].startswith('error: ') and message in errors[0], result.stderr[-2000:]
 
 
+def test_a_setting_the_game_does_not_read_stops_the_run_in_one_line(tmp_path):
+  # StyleGAN2's game has its own loss and one D step per G step: it reads neither key.
+  for override in ('--config.gan.loss=hinge', '--config.gan.n_critic=5'):
+    command = [sys.executable, os.path.join(ROOT, 'train.py'), f'--config={config_file("stylegan2_digits")}',
+               f'--workdir={tmp_path / "run"}', override]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    key = override.split('=')[0].removeprefix('--config.')
+    assert result.returncode == 2 and _errors(result.stderr) == [
+        f"error: config key '{key}' is not read by model 'stylegan2', which plays the style game (jgan.games.style); "
+        f"it belongs to the {'adversarial, paired, cycle, growing' if key == 'gan.loss' else 'adversarial, growing'} "
+        f"game(s). The style game's keys under 'gan' are ema_decay, ema_start, pl_batch_shrink, pl_decay, pl_every, "
+        f"pl_weight, r1_every, r1_gamma, style_mixing, w_avg_decay: remove it from the config file or the --config "
+        f"override"], result.stderr[-2000:]
+  assert not (tmp_path / 'run').exists()
+
+
 def test_damaged_checkpoint_data_gets_one_line_and_no_tracebacks(tmp_path, data_dir):
   workdir = tmp_path / 'run'
   first = subprocess.run(_cli(f'--workdir={workdir}', '--config.train.steps=2', data_dir=data_dir),
                          capture_output=True, text=True, timeout=300)
   assert first.returncode == 0, first.stderr[-2000:]
-  # The arrays' data damaged and their metadata intact: Orbax fails part-way through its concurrent reads, and
-  # the reads it abandoned used to print a traceback each at exit (hundreds of lines).
+  # The arrays' data damaged and their metadata intact: Orbax's restore would fail part-way through its concurrent
+  # reads and leave the others to fail later, a traceback each; jgan.checkpoint reads every array first.
   data_files = glob.glob(str(workdir / 'checkpoints' / '2' / 'state' / 'ocdbt.process_*' / 'd' / '*'))
   assert data_files
   for path in data_files:
@@ -155,9 +168,7 @@ def test_damaged_checkpoint_data_gets_one_line_and_no_tracebacks(tmp_path, data_
   assert result.returncode == 2, result.stderr[-2000:]
   ours = [line for line in errors if line.startswith('error: ')]
   assert len(ours) == 1 and ours[0].startswith('error: checkpoint 2 in ') and 'is corrupt' in ours[0], errors
-  assert 'TensorStore' not in ours[0]
-  # Without jgan.checkpoint's hooks: 67 to 3,223 lines here; with them installed only after the failure, one to
-  # three tracebacks from the reads that failed first in about one run in eight.
+  assert 'TensorStore details' not in ours[0] and 'cannot be read' in ours[0]
   assert errors == ours, errors
 
 
@@ -172,16 +183,13 @@ def test_an_unknown_key_in_a_config_file_is_named(tmp_path, data_dir):
 
 
 def test_the_step_compiles_once_per_shape(tiny_config, tmp_path, monkeypatch):
-  from jgan import growing
-  from tests.test_growing import _tiny  # Here: tests.test_growing imports this module.
-
   tiny_config.train.steps = 6
-  monkeypatch.setattr(train, 'train_step', chex.assert_max_traces(train.train_step, n=1))
+  monkeypatch.setattr(engine, 'train_step', chex.assert_max_traces(engine.train_step, n=1))
   train.run(tiny_config, str(tmp_path / 'dcgan'))  # six iterations, one trace
   chex.clear_trace_counter()
   # ProGAN's three levels: one trace each, the fade and the stable stretch of a level sharing theirs.
-  config = _tiny(tiny_config.data.data_dir)
+  config = tiny_progan(tiny_config.data.data_dir)
   config.train.steps = 14
   assert len(growing.stages(config)) == 5
-  monkeypatch.setattr(train, 'train_step', chex.assert_max_traces(train.train_step.__wrapped__, n=3))
+  monkeypatch.setattr(engine, 'train_step', chex.assert_max_traces(engine.train_step.__wrapped__, n=3))
   train.run(config, str(tmp_path / 'progan'))

@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 
 from jgan import truncation
-from tests.test_configs import ROOT
+from jgan.errors import JganError
+from jgan.games.latents import truncated_latents
+from tests.small import ROOT
 
 
 @pytest.mark.parametrize('threshold', [0.1, 0.5, 2.0])
 def test_resampling_keeps_every_component_within_the_threshold(threshold):
-  z = truncation.truncated_latents(jax.random.key(0), (1000, 64), threshold, 'resample')
+  z = truncated_latents(jax.random.key(0), (1000, 64), threshold, 'resample')
   assert z.shape == (1000, 64)
   assert float(jnp.abs(z).max()) <= threshold
   assert float(z.std()) < 1.0
@@ -21,13 +23,13 @@ def test_resampling_keeps_every_component_within_the_threshold(threshold):
 
 def test_resampling_at_one_has_the_truncated_normal_std():
   # A standard normal truncated to [-1, 1] has variance 1 - 2 phi(1) / (2 Phi(1) - 1) = 0.2894: std 0.5379.
-  z = truncation.truncated_latents(jax.random.key(1), (1000, 64), 1.0, 'resample')
+  z = truncated_latents(jax.random.key(1), (1000, 64), 1.0, 'resample')
   assert float(z.std()) == pytest.approx(0.5379, rel=0.03)
 
 
 def test_norm_clipping_moves_only_the_rows_beyond_tau():
   key, tau = jax.random.key(2), 8.0  # Norms of 64-d standard normals lie around 8: about half are clipped.
-  z = np.asarray(truncation.truncated_latents(key, (1000, 64), tau, 'norm'))
+  z = np.asarray(truncated_latents(key, (1000, 64), tau, 'norm'))
   plain = np.asarray(jax.random.normal(key, (1000, 64)))
   norms = np.linalg.norm(plain, axis=1)
   inside = norms < tau
@@ -39,8 +41,8 @@ def test_norm_clipping_moves_only_the_rows_beyond_tau():
 
 
 def test_unknown_forms_are_named():
-  with pytest.raises(ValueError, match='resample, norm'):
-    truncation.truncated_latents(jax.random.key(0), (2, 4), 1.0, 'clip')
+  with pytest.raises(JganError, match='resample, norm'):
+    truncated_latents(jax.random.key(0), (2, 4), 1.0, 'clip')
 
 
 def test_the_truncation_tool_names_a_missing_run_in_one_line(tmp_path):
@@ -54,5 +56,5 @@ def test_the_truncation_tool_names_a_missing_run_in_one_line(tmp_path):
 def test_thresholds_are_positive_numbers_or_none():
   assert truncation.parse_thresholds(['none', '2', '0.5', 'inf']) == [None, 2.0, 0.5, None]
   for bad in (['0'], ['-1'], ['nan'], ['two'], []):
-    with pytest.raises(truncation.JganError, match='--thresholds'):
+    with pytest.raises(JganError, match='--thresholds'):
       truncation.parse_thresholds(bad)

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jgan import runs, sharding, train, w_space
+from jgan import games, runs, sharding, train, w_space
 from jgan.config import base_config
+from jgan.engine import initial_state
 from jgan.errors import JganError
-from tests.test_configs import ROOT
+from tests.small import ROOT
 
 ROWS = 3
 
@@ -30,8 +31,8 @@ def _config(data_dir, model='stylegan2'):
 def net(tmp_path_factory):
   """An untrained tiny StyleGAN2 whose w_avg is the mean of its mapped latents, as training makes it."""
   config = _config(str(tmp_path_factory.mktemp('tfds')))
-  game = runs.build_game(config)
-  run = runs.Run(config, game, runs.initial_state(game, config, sharding.make_mesh()), 0)
+  game = games.build_game(config)
+  run = runs.Run(config, game, initial_state(game, config.seed, sharding.make_mesh()), 0)
   network = w_space.style_network(run)
   w_avg = jnp.mean(network.map(jax.random.normal(jax.random.key(0), (1000, 8))), axis=0)
   return w_space.StyleNetwork(network.generator, network.params, w_avg, network.num_ws, network.noise_sides)
@@ -98,11 +99,10 @@ def test_projection_recovers_a_generated_image(net):
 
 
 def test_the_tools_refuse_a_run_without_w(tmp_path):
-  config = base_config('dcgan', g_width=4, d_width=4, z_dim=8)
-  game = runs.build_game(config)
-  run = runs.Run(config, game, None, 0)
+  # From the run's config.json, before its checkpoint is read.
+  (tmp_path / 'config.json').write_text(base_config('dcgan', g_width=4, d_width=4, z_dim=8).to_json())
   with pytest.raises(JganError, match="model 'dcgan' has no W space"):
-    w_space.style_network(run)
+    runs.load_tool_run(str(tmp_path), None, style=True)
 
 
 def test_w_space_tool_writes_grids_and_a_projection(tmp_path, data_dir):

@@ -30,13 +30,6 @@ from jgan.errors import JganError
 PAIRINGS = ('aligned', 'edges', 'downsample', 'features')
 
 
-def input_shape(config: ml_collections.ConfigDict) -> tuple[int, int, int]:
-  """A paired generator's input: the target's size (over model.scale for super-resolution), with
-  model.input_channels channels where the family has them, else the target's."""
-  resolution = config.data.resolution // config.model.get('scale', 1)
-  return (resolution, resolution, config.model.get('input_channels', config.data.channels))
-
-
 def to_array(pil: Image.Image) -> np.ndarray:
   """A PIL image -> float32 HxWxC in [-1, 1]."""
   pixels = np.asarray(pil, np.float32)

@@ -90,11 +90,12 @@ def make_source(data_cfg: ml_collections.ConfigDict):
   source, features = _tfds_source(data_cfg)
   label_key = data_cfg.label_key
   num_classes = features[label_key].num_classes if label_key and label_key in features else 0
-  for key in (data_cfg.image_key, data_cfg.input_key):
+  input_key = data_cfg.get('input_key', '')  # a paired game's key (jgan.games.paired)
+  for key in (data_cfg.image_key, input_key):
     if key and key not in features:
       raise JganError(f"dataset {data_cfg.name!r} has no feature {key!r}; it has {', '.join(features)}: set "
                       f"config.data.image_key (and data.input_key for pairs='features')")
-  return _Renamed(source, data_cfg.image_key, label_key if num_classes else '', data_cfg.input_key), num_classes
+  return _Renamed(source, data_cfg.image_key, label_key if num_classes else '', input_key), num_classes
 
 
 def with_split(data_cfg: ml_collections.ConfigDict, split: str) -> ml_collections.ConfigDict:

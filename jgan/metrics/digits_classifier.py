@@ -6,6 +6,7 @@ stand-in for FID) and its softmax gives per-sample confidence and the class bala
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import tempfile
@@ -18,9 +19,9 @@ import numpy as np
 import optax
 from flax import traverse_util
 
-from jgan import cache
 from jgan.data.digits import NUM_CLASSES, load_digits_arrays
-from jgan.metrics import batching
+from jgan.metrics.extractor import FeatureExtractor
+from jgan.metrics.extractor import cache_dir as default_cache_dir
 
 _FEATURES = 128
 _SIZE = 32  # Every input is resized to 32x32 grey, so 32- and 64-pixel generators are scored alike.
@@ -67,18 +68,11 @@ class DigitsClassifier:
 
   params: dict
 
-  def features_and_probs(self, images: np.ndarray, batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
-    """Penultimate features and class probabilities of images.
-
-    Args:
-      images: float [N, H, W, C] in [-1, 1], any H and W, C = 1 or 3.
-      batch_size: images per jitted call; the last batch is padded so each input shape compiles once.
-
-    Returns:
-      (features float64 [N, 128], softmax probabilities float64 [N, 10]).
-    """
-    return batching.features_and_probs(lambda batch: _features_and_probs(self.params, batch), images,
-                                       batch_size, _FEATURES, NUM_CLASSES, 'the digits classifier')
+  def extractor(self, batch_size: int = 500) -> FeatureExtractor:
+    """Penultimate features float64 [N, 128] and softmax probabilities [N, 10] of images in [-1, 1] (any H and
+    W, 1 or 3 channels), `batch_size` images per jitted call."""
+    return FeatureExtractor('the digits classifier', functools.partial(_features_and_probs, self.params),
+                            _FEATURES, NUM_CLASSES, batch_size)
 
   def features(self, images: jax.Array) -> jax.Array:
     """Penultimate features [N, 128] of images in [-1, 1], as a differentiable, jittable function (a feature
@@ -88,7 +82,7 @@ class DigitsClassifier:
   def test_accuracy(self) -> float:
     """Returns the accuracy on the held-out 'test' split of the digits."""
     images, labels = _real_digits('test')
-    _, probs = self.features_and_probs(images)
+    _, probs = self.extractor().features_and_probs(images)
     return float(np.mean(np.argmax(probs, axis=-1) == labels))
 
 
@@ -165,7 +159,7 @@ def load_or_train(cache_dir: str | None = None) -> DigitsClassifier:
   Returns:
     The trained DigitsClassifier.
   """
-  cache_dir = cache_dir or cache.cache_dir()
+  cache_dir = cache_dir or default_cache_dir()
   path = os.path.join(cache_dir, _CACHE_NAME)
   if os.path.exists(path):
     try:

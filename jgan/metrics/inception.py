@@ -7,12 +7,11 @@ renaming and transposing:
 
   python -m jgan.metrics.inception --convert=pt_inception-2015-12-05-6726825d.pth --out=fid_inception.npz
 
-(PyTorch is needed for the conversion only.) Then InceptionFeatures(load_variables('fid_inception.npz'))
-gives pool3 features and class probabilities with the interface of the digits classifier.
+(PyTorch is needed for the conversion only.) Then feature_extractor(load_variables('fid_inception.npz'))
+gives pool3 features and class probabilities as the digits classifier's extractor does.
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Mapping, Sequence
 
@@ -23,7 +22,8 @@ import numpy as np
 from flax import traverse_util
 
 from jgan.errors import JganError
-from jgan.metrics import batching, torch_weights
+from jgan.metrics import torch_weights
+from jgan.metrics.extractor import FeatureExtractor
 
 FEATURES = 2048  # pool3: the global average pool of Mixed_7c, the features of FID.
 NUM_LOGITS = 1008  # The 2015 graph's softmax layer, kept by pytorch-fid (torchvision's has 1000).
@@ -290,24 +290,15 @@ def _features_and_probs(variables, inputs: jax.Array) -> tuple[jax.Array, jax.Ar
 _preprocess = jax.jit(preprocess)
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class InceptionFeatures:
-  """Variables of FIDInceptionV3 (from load_variables); the methods are pure functions of them."""
+def _extract(variables, images: jax.Array) -> tuple[jax.Array, jax.Array]:
+  return _features_and_probs(variables, _preprocess(images))
 
-  variables: dict
 
-  def features_and_probs(self, images: np.ndarray, batch_size: int = 50) -> tuple[np.ndarray, np.ndarray]:
-    """Pool3 features (FID's) and the softmax of the 1008 logits (Inception Score's) of images.
-
-    Args:
-      images: float [N, H, W, C] in [-1, 1], any H and W, C = 1 or 3.
-      batch_size: images per jitted call; the last batch is padded so each input shape compiles once.
-
-    Returns:
-      (pool3 features float64 [N, 2048], softmax probabilities float64 [N, 1008]).
-    """
-    return batching.features_and_probs(lambda batch: _features_and_probs(self.variables, _preprocess(batch)),
-                                       images, batch_size, FEATURES, NUM_LOGITS, 'the Inception network')
+def feature_extractor(variables: Mapping, batch_size: int = 50) -> FeatureExtractor:
+  """Pool3 features (FID's) float64 [N, 2048] and the softmax of the 1008 logits (Inception Score's) of images
+  in [-1, 1] (any H and W, 1 or 3 channels), with FIDInceptionV3's `variables` (from load_variables)."""
+  return FeatureExtractor('the Inception network', functools.partial(_extract, variables), FEATURES, NUM_LOGITS,
+                          batch_size)
 
 
 def convert_file(pth_path: str, npz_path: str) -> None:

@@ -6,10 +6,10 @@ A family module provides:
   Generator and Discriminator: Flax modules whose fields are named as config keys (plus image_shape);
     called G(z, labels, train=...) -> images in [-1, 1] (Karras et al.'s generators are linear, unbounded, as
     theirs are) and D(images, labels, train=...) -> logits [B].
-A family may set GAME, the game it plays (jgan.runs.GAME_BUILDERS; the default is jgan.adversarial's one G
-against one D): 'style' (jgan.style), 'growing' (jgan.growing, whose networks take level and alpha), or for
-image-to-image families 'paired' (jgan.paired) or 'cycle' (jgan.cycle). These take an image where G takes z,
-and provide input_multiple(image_shape), the number that G's input sides must be multiples of
+A family may set GAME, the game it plays (jgan.games; the default 'adversarial' is one G against one D):
+'style' (jgan.games.style), 'growing' (jgan.games.growing, whose networks take level and alpha), or for
+image-to-image families 'paired' (jgan.games.paired) or 'cycle' (jgan.games.cycle). These take an image where
+G takes z, and provide input_multiple(image_shape), the number that G's input sides must be multiples of
 (jgan.translate checks the user's images against it).
 """
 from __future__ import annotations

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from jgan.errors import JganError
-from jgan.layers import BatchNorm, ConditionalBatchNorm, Projection, SelfAttention, spectral
+from jgan.nn.layers import BatchNorm, ConditionalBatchNorm, Projection, SelfAttention, spectral
 
 DEFAULTS = {
     'z_dim': 120,

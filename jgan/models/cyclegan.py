@@ -3,7 +3,7 @@
 As junyanz/pytorch-CycleGAN-and-pix2pix builds them (ResnetGenerator, NLayerDiscriminator; Appendix 7.2 of
 the paper): G is c7s1-g, d2g, d4g, res_blocks residual blocks of 4g channels, u2g, ug, c7s1-3, with reflection
 padding, InstanceNorm + ReLU and a tanh output; resnet_9blocks has 11,378,179 parameters. D is Pix2Pix's
-PatchGAN without a condition. G keeps the image's shape; jgan.cycle trains one G and D per direction.
+PatchGAN without a condition. G keeps the image's shape; jgan.games.cycle trains one G and D per direction.
 """
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import jax
 import jax.numpy as jnp
 
 from jgan.errors import JganError
-from jgan.layers import UpConv3x3, norm_layer
 from jgan.models.pix2pix import Discriminator
+from jgan.nn.layers import norm_layer
+from jgan.nn.resample import UpConv3x3
 
 DEFAULTS = {
     'g_width': 64,  # the reference's ngf
@@ -23,7 +24,7 @@ DEFAULTS = {
     'd_layers': 3,  # PatchGAN halvings: 3 is the 70x70 PatchGAN
 }
 _INIT = nn.initializers.normal(0.02)
-GAME = 'cycle'  # jgan.cycle: two generators and two discriminators
+GAME = 'cycle'  # jgan.games.cycle: two generators and two discriminators
 
 __all__ = ['DEFAULTS', 'GAME', 'Discriminator', 'Generator', 'check', 'input_multiple']
 

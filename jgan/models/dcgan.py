@@ -15,7 +15,8 @@ import jax
 import jax.numpy as jnp
 
 from jgan.errors import JganError
-from jgan.layers import DownConv4x4, UpConv4x4, norm_layer, spectral, with_one_hot
+from jgan.nn.layers import norm_layer, spectral, with_one_hot
+from jgan.nn.resample import DownConv4x4, UpConv4x4
 
 DEFAULTS = {
     'z_dim': 100,

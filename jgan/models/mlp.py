@@ -11,7 +11,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jgan.layers import Maxout, with_one_hot
+from jgan.nn.layers import Maxout, with_one_hot
 
 DEFAULTS = {
     'z_dim': 100,

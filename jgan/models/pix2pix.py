@@ -19,7 +19,8 @@ import jax
 import jax.numpy as jnp
 
 from jgan.errors import JganError
-from jgan.layers import UpConv4x4, norm_layer
+from jgan.nn.layers import norm_layer
+from jgan.nn.resample import UpConv4x4
 
 DEFAULTS = {
     'input_channels': 3,  # of the input image G translates: the data's, Flax infers it in the networks
@@ -31,7 +32,7 @@ DEFAULTS = {
 }
 _INIT = nn.initializers.normal(0.02)
 _PAD = ((1, 1), (1, 1))
-GAME = 'paired'  # jgan.paired: G maps an input image to its target
+GAME = 'paired'  # jgan.games.paired: G maps an input image to its target
 DISCRIMINATOR_SEES_INPUT = True  # D judges (input, output) pairs
 
 

@@ -24,10 +24,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jgan.equalized import EqualizedConv, EqualizedDense, minibatch_stddev, pixel_norm
 from jgan.errors import JganError
+from jgan.nn.equalized import EqualizedConv, EqualizedDense, minibatch_stddev, pixel_norm
 
-GAME = 'growing'  # trained level by level (jgan.growing)
+GAME = 'growing'  # trained level by level (jgan.games.growing)
 DEFAULTS = {
     'z_dim': 512,
     'fmap_base': 8192,  # the channels at resolution 2^s are min(fmap_base / 2^(s - 1), fmap_max)

@@ -17,7 +17,8 @@ import jax
 import jax.numpy as jnp
 
 from jgan.errors import JganError
-from jgan.layers import norm_layer, pixel_shuffle
+from jgan.nn.layers import norm_layer
+from jgan.nn.resample import pixel_shuffle
 
 DEFAULTS = {
     'scale': 4,  # the upsampling factor: G's input is image_shape's sides divided by it
@@ -31,7 +32,7 @@ DEFAULTS = {
     'bicubic_residual': False,
 }
 _PAD = ((1, 1), (1, 1))
-GAME = 'paired'  # jgan.paired, with the low-resolution image as the input
+GAME = 'paired'  # jgan.games.paired, with the low-resolution image as the input
 
 
 def input_multiple(image_shape: tuple[int, int, int]) -> int:

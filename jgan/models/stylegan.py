@@ -1,9 +1,9 @@
 """StyleGAN (Karras et al. 2019), after the reference's networks_stylegan.py (G_style), at a fixed resolution:
 no progressive growing (the reference's structure='fixed'), so G has one toRGB, at the end.
 
-G: the mapping network f: Z -> W (Sec. 2; jgan.equalized.MappingNetwork; `Generator.map`) gives w [B, w_dim],
+G: the mapping network f: Z -> W (Sec. 2; jgan.nn.equalized.MappingNetwork; `Generator.map`) gives w [B, w_dim],
 broadcast to num_ws(resolution) per-layer styles ws [B, num_ws, w_dim]; style mixing and truncation make
-other ws (jgan.equalized.mix_styles and truncate) for `Generator(None, ws=ws)`. The synthesis network starts
+other ws (jgan.nn.equalized.mix_styles and truncate) for `Generator(None, ws=ws)`. The synthesis network starts
 from a learned 4x4 constant; each resolution has two layers, each [conv3 ->] noise -> bias -> LeakyReLU(0.2)
 -> AdaIN with its own style, the first above 4x4 after nearest-neighbour 2x upsampling; a linear 1x1 toRGB
 (no tanh, as the reference) ends it. The noise (Sec. 3.2) is one N(0, 1) image per layer and example, drawn
@@ -22,8 +22,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jgan.equalized import EqualizedConv, EqualizedDense, MappingNetwork
 from jgan.models.progan import Discriminator, check, num_features, num_levels, upsample
+from jgan.nn.equalized import EqualizedConv, EqualizedDense, MappingNetwork
 
 DEFAULTS = {
     'z_dim': 512,
@@ -33,7 +33,7 @@ DEFAULTS = {
     'fmap_max': 512,
     'mbstd_group': 4,
 }
-GAME = 'style'  # jgan.style: style mixing, the noise rng and the moving average of w for truncation
+GAME = 'style'  # jgan.games.style: style mixing, the noise rng and the moving average of w for truncation
 NOISE_MODES = ('random', 'const')  # 'const': no noise (zeros), for deterministic images
 
 __all__ = ['DEFAULTS', 'GAME', 'NOISE_MODES', 'AdaIN', 'Discriminator', 'Generator', 'StyleLayer', 'Synthesis', 'check',
@@ -130,7 +130,7 @@ class Generator(nn.Module):
     self.synthesis = Synthesis(self.image_shape, self.fmap_base, self.fmap_max)
 
   def map(self, z: jax.Array) -> jax.Array:
-    """w [B, w_dim] of z [B, z_dim], the style of every layer until mixed (jgan.equalized.mix_styles)."""
+    """w [B, w_dim] of z [B, z_dim], the style of every layer until mixed (jgan.nn.equalized.mix_styles)."""
     if z.shape[-1] != self.z_dim:
       raise ValueError(f'z has {z.shape[-1]} features, not z_dim {self.z_dim}')
     return self.mapping(z)

@@ -2,21 +2,20 @@
 as NVlabs' stylegan2-ada-pytorch (training/networks.py, its 'stylegan2' config), whose parameter counts it
 matches: 30,370,060 in G and 29,012,513 in D at 1024x1024.
 
-G: the mapping network z -> w (jgan.equalized.MappingNetwork), then the synthesis network from a learned 4x4
+G: the mapping network z -> w (jgan.nn.equalized.MappingNetwork), then the synthesis network from a learned 4x4
 constant through modulated, demodulated 3x3 convolutions (Sec. 2.2, eq. 1-3), each with per-pixel noise, in
 the 'skip' output architecture (Fig. 7b): every resolution adds its ToRGB to the upsampled image below it.
 D: the 'resnet' architecture (Fig. 7c), down to a 4x4 epilogue with the minibatch standard deviation.
 Channels at resolution r: min(channel_base // r, channel_max). Resampling uses the [1, 3, 3, 1] FIR filter as
-the reference's upfirdn2d does, written as shifted adds, and G's upsampling convolution as one 3x3 convolution
-per output phase (upsample_conv_3x3): no strided transposed convolution, whose gradient is slow on XLA's CPU
-backend (see jgan.layers.UpConv4x4).
+the reference's upfirdn2d does (jgan.nn.resample: the FIR filters, G's upsampling and D's downsampling 3x3
+convolutions).
 Mixed precision (model.num_bf16_res, model.conv_clamp) as the reference's fp16 layers, in bfloat16: the
 highest resolutions of G and D compute in bfloat16 with their activations clamped, the parameters, the skip
 image and the low resolutions in float32. bfloat16 has float32's exponent range, so the reference's fp16
 weight pre-normalisation against overflow is not needed; the clamp is kept, since it also bounds activations
 that grow large in training at any precision.
-Style mixing, truncation in W (jgan.equalized.mix_styles and truncate, on `Generator.map`'s w) and the
-regularisers (R1, path length) belong to the training game (jgan.style) and the tools. Unconditional: labels
+Style mixing, truncation in W (jgan.nn.equalized.mix_styles and truncate, on `Generator.map`'s w) and the
+regularisers (R1, path length) belong to the training game (jgan.games.style) and the tools. Unconditional: labels
 are ignored.
 """
 from __future__ import annotations
@@ -27,12 +26,19 @@ from collections.abc import Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
-from jgan.convolution import conv2d_same
-from jgan.equalized import EqualizedConv, EqualizedDense, MappingNetwork, he_constant, leaky_relu_gain, minibatch_stddev
 from jgan.errors import JganError
+from jgan.nn.convolution import conv2d_same
+from jgan.nn.equalized import (
+  EqualizedConv,
+  EqualizedDense,
+  MappingNetwork,
+  he_constant,
+  leaky_relu_gain,
+  minibatch_stddev,
+)
+from jgan.nn.resample import blur_down_conv_3x3, fir_downsample_2x, fir_upsample_2x, upsample_conv_3x3
 
 DEFAULTS = {
     'z_dim': 512,
@@ -47,7 +53,7 @@ DEFAULTS = {
     'conv_clamp': 0.0,  # clamp every convolution's activations to [-c, c]; 0: no clamping
 }
 NOISE_MODES = ('random', 'const')
-GAME = 'style'  # jgan.style: style mixing, lazy R1 and path-length regularisation, the moving average of w
+GAME = 'style'  # jgan.games.style: style mixing, lazy R1 and path-length regularisation, the moving average of w
 
 
 def check(model_cfg, image_shape: tuple[int, int, int]) -> None:
@@ -90,71 +96,6 @@ def _channels(resolution: int, channel_base: int, channel_max: int) -> int:
   return min(channel_base // resolution, channel_max)
 
 
-def _shift(x: jax.Array, axis: int, offset: int) -> jax.Array:
-  """x[m + offset] along `axis`, zero outside the array (offset -1 or 1)."""
-  padded = jnp.pad(x, [(1, 1) if a == axis else (0, 0) for a in range(x.ndim)])
-  return lax.slice_in_dim(padded, 1 + offset, 1 + offset + x.shape[axis], axis=axis)
-
-
-def fir_upsample_2x(x: jax.Array) -> jax.Array:
-  """The reference's upfirdn2d.upsample2d with the [1, 3, 3, 1] filter: zero insertion, then the separable
-  filter with gain 4, i.e. per axis out[2m] = (x[m-1] + 3 x[m]) / 4 and out[2m+1] = (3 x[m] + x[m+1]) / 4."""
-  for axis in (1, 2):
-    even = (_shift(x, axis, -1) + 3 * x) / 4
-    odd = (3 * x + _shift(x, axis, 1)) / 4
-    shape = list(x.shape)
-    shape[axis] *= 2
-    x = jnp.stack([even, odd], axis=axis + 1).reshape(shape)
-  return x
-
-
-def fir_blur(x: jax.Array, pad: int) -> jax.Array:
-  """The [1, 3, 3, 1] / 8 filter along H and W, gain 1, on x zero-padded by `pad`: [B, H + 2 pad - 3, ...]."""
-  x = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-  for axis in (1, 2):
-    taps = [lax.slice_in_dim(x, t, t + x.shape[axis] - 3, axis=axis) for t in range(4)]
-    x = (taps[0] + 3 * taps[1] + 3 * taps[2] + taps[3]) / 8
-  return x
-
-
-def fir_downsample_2x(x: jax.Array) -> jax.Array:
-  """The reference's upfirdn2d.downsample2d with the [1, 3, 3, 1] filter: per axis
-  out[m] = (x[2m-1] + 3 x[2m] + 3 x[2m+1] + x[2m+2]) / 8, the average centred on each 2x2 block."""
-  return fir_blur(x, 1)[:, ::2, ::2]
-
-
-# fir_upsample_2x then a 3x3 convolution, per axis: u[2m] = (x[m-1] + 3 x[m]) / 4 and u[2m+1] = (3 x[m] +
-# x[m+1]) / 4, so output 2m + p = sum_t w[t] u[2m + p + t - 1] reads x[m-1], x[m], x[m+1] with the weights
-# _UP_PHASES[p] @ w (rows: x's offsets -1, 0, 1; columns: the kernel's taps).
-_UP_PHASES = np.array([[[3, 1, 0], [1, 3, 3], [0, 0, 1]],
-                       [[1, 0, 0], [3, 3, 1], [0, 1, 3]]], np.float32) / 4
-
-
-def upsample_conv_3x3(x: jax.Array, kernel: jax.Array) -> jax.Array:
-  """The FIR upsampling (fir_upsample_2x) followed by a 3x3 convolution of the upsampled image, as the
-  reference's transposed convolution and blur compute it (the border outputs read the upsampling of x's zero
-  padding): [B, H, W, I] x [3, 3, I, O] -> [B, 2H, 2W, O].
-
-  Computed as one stride-1 3x3 convolution of x with the four output phases' kernels (_UP_PHASES applied to
-  the kernel along both axes, in the kernel's precision: [3, 3, I, 4 O]), then interleaved: the multiply-adds
-  of convolving the upsampled image, without building it. On XLA's CPU backend 2-5x faster forward and 2-3x
-  forward and backward than the upsampling followed by a 'VALID' convolution (batch 4, 64x64x128 ->
-  128x128x64: 122 -> 27 ms forward, 353 -> 109 ms with the backward pass).
-  """
-  b, h, w, _ = x.shape
-  out = kernel.shape[-1]
-
-  def weighted(weights, taps):  # sum_t weights[t] taps[t] with the weights known here: elementwise, fused
-    return sum(float(c) * taps[t] for t, c in enumerate(weights) if c)
-
-  rows = [[weighted(_UP_PHASES[p, r], kernel) for p in range(2)] for r in range(3)]  # along H: [3 (column), I, O]
-  phase_kernels = jnp.array([[[[weighted(_UP_PHASES[q, c], rows[r][p]) for q in range(2)] for p in range(2)]
-                              for c in range(3)] for r in range(3)])  # [3 (r), 3 (c), 2 (p), 2 (q), I, O]
-  phase_kernels = phase_kernels.transpose(0, 1, 4, 2, 3, 5).reshape(3, 3, kernel.shape[2], 4 * out).astype(x.dtype)
-  y = conv2d_same(x, phase_kernels)
-  return y.reshape(b, h, w, 2, 2, out).transpose(0, 1, 3, 2, 4, 5).reshape(b, 2 * h, 2 * w, out)
-
-
 def modulated_conv(x: jax.Array, weight: jax.Array, styles: jax.Array, demodulate: bool = True,
                    up: bool = False) -> jax.Array:
   """The modulated convolution (Sec. 2.2): w'_ijk = s_i w_ijk (eq. 1), then with demodulation
@@ -162,10 +103,9 @@ def modulated_conv(x: jax.Array, weight: jax.Array, styles: jax.Array, demodulat
 
   Computed as the reference's fused_modconv=False path: scale the input channels by s, convolve with the
   shared weight, scale the output channels by 1 / sigma; convolution is linear in each input channel and
-  sigma does not depend on the pixel, so this equals the per-example kernel w''. On XLA's CPU backend it is
-  15-25x faster for the forward and backward pass than the fused form, one grouped convolution over the
-  batch (feature_group_count = B), whose gradient is slow there (B = 8, 32x32, 64 -> 64 channels, 3x3:
-  23 ms against 350-570 ms; the forward pass alone 3.5 ms against 15 ms). The reference trains this way too.
+  sigma does not depend on the pixel, so this equals the per-example kernel w''. The fused form, one grouped
+  convolution over the batch (feature_group_count = B), has a gradient that XLA's CPU backend computes many
+  times slower. The reference trains this way too.
 
   Args:
     x: [B, H, W, I]. weight: [k, k, I, O], already equalised. styles: [B, I].
@@ -279,7 +219,7 @@ class SynthesisNetwork(nn.Module):
 class Generator(nn.Module):
   """z [B, z_dim] -> images [B, H, W, C]. The output is linear, not squashed by tanh, as in the reference:
   the real images it is compared with lie in [-1, 1], and samples are clipped to that range when saved
-  (jgan.images).
+  (jgan.writer).
 
   `map(z)` gives w [B, w_dim] (module.apply(variables, z, method=Generator.map)); given ws
   [B, num_ws, w_dim] (style mixing, truncation), the mapping is skipped and z may be None. noise_mode 'random'
@@ -317,22 +257,6 @@ class Generator(nn.Module):
       w = self.map(z)
       ws = jnp.broadcast_to(w[:, None], (w.shape[0], num_ws(self.image_shape[0]), w.shape[-1]))
     return self.synthesis(ws, noise_mode, noise)
-
-
-def blur_down_conv_3x3(x: jax.Array, kernel: jax.Array) -> jax.Array:
-  """The reference's 3x3 convolution with down=2: the [1, 3, 3, 1] blur on x zero-padded by 2, then a stride-2
-  'VALID' 3x3 convolution, so each output is centred on a 2x2 block of x: [B, H, W, I] x [3, 3, I, O] ->
-  [B, H/2, W/2, O] (even H, W).
-
-  Computed as one matrix product of the blurred image's 3x3 patches (nine strided slices). On XLA's CPU
-  backend this is what makes R1 affordable: the strided convolution's input gradient is a transposed
-  convolution, whose weight gradient, which R1's double backward takes, XLA CPU computes 10-40x slower
-  (batch 4, 128x128x128 -> 256: 5,256 -> 364 ms); the forward and backward pass alone are 1.4-2x faster too.
-  """
-  b, h, w, c = x.shape
-  blurred = fir_blur(x, 2)  # [B, H + 1, W + 1, I]
-  taps = [blurred[:, r:r + h - 1:2, s:s + w - 1:2] for r in range(3) for s in range(3)]
-  return jnp.stack(taps, axis=3).reshape(b, h // 2, w // 2, 9 * c) @ kernel.reshape(9 * c, kernel.shape[-1])
 
 
 class DownConv(nn.Module):

@@ -21,11 +21,34 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from jgan import losses, models, regularizers, truncation
-from jgan.engine import Game, Phase, Stage, generator_ema
+from jgan import models
+from jgan.engine import Game, Phase, generator_ema
 from jgan.errors import JganError
-from jgan.optim import make_optimizer
+from jgan.games import regularizers
+from jgan.games.latents import SAMPLING_EVAL, truncated_latents
+from jgan.games.losses import get_loss
+from jgan.games.optim import make_optimizer
+from jgan.games.players import named_keys
+from jgan.schedule import Stage
 
+CONFIG = {
+    'gan': dict(
+        loss='non_saturating',  # minimax, non_saturating, wasserstein, hinge, least_squares (ProGAN: wasserstein)
+        n_critic=1,  # discriminator updates per generator update
+        gp_weight=0.0,  # WGAN-GP lambda (ProGAN: 10); 0 turns the penalty off
+        drift_weight=0.0,  # epsilon_drift (0.001): weight of E[D(x)^2] on real logits in D's loss
+        ema_decay=0.0,  # EMA of generator weights used for sampling; 0 turns it off
+        ema_start=0,
+    ),
+    # From 4x4, each level fades in, then trains stably
+    'grow': dict(
+        stable_images=0,  # real images per level at a fixed resolution (ProGAN: 600k); below the final level
+        fade_images=0,  # real images over which a new level's alpha rises from 0 to 1 (ProGAN: 600k)
+        batch_sizes=(),  # per level from 4x4 up (ProGAN's minibatch_dict); levels past the end: train.batch_size
+        lr_scales=(),  # per level, multiplying optim.g.lr and optim.d.lr (ProGAN's lrate_dict); default 1
+    ),
+    'eval': SAMPLING_EVAL,
+}
 GROWTH = 'growth'
 
 
@@ -108,7 +131,7 @@ def build_game(config: ml_collections.ConfigDict, image_shape: tuple[int, int, i
   """The growing game for config.model's family (progan), whose networks take `level` and `alpha`."""
   family = models.get_family(config.model.name)
   generator, discriminator = models.build(config.model, image_shape)
-  adversarial = losses.get_loss(config.gan.loss)
+  adversarial = get_loss(config.gan.loss)
   gan, z_dim = config.gan, config.model.z_dim
   spans = schedule(config)
   levels = family.num_levels(image_shape)
@@ -126,8 +149,7 @@ def build_game(config: ml_collections.ConfigDict, image_shape: tuple[int, int, i
     return jnp.clip((step - start) / steps, 0.0, 1.0).astype(jnp.float32)
 
   def keys(rng):
-    names = ('latent', 'gp_mix')
-    return {name: jax.random.fold_in(rng, i) for i, name in enumerate(names)}
+    return named_keys(rng, ('latent', 'gp_mix'))
 
   def generate(params, key, n, level, alpha):
     z = jax.random.normal(key['latent'], (n, z_dim))
@@ -170,7 +192,7 @@ def build_game(config: ml_collections.ConfigDict, image_shape: tuple[int, int, i
 
   def sample_inputs(rng, n, labels=None, truncate=None):
     del labels
-    return {'z': truncation.truncated_latents(rng, (n, z_dim), *truncate) if truncate is not None
+    return {'z': truncated_latents(rng, (n, z_dim), *truncate) if truncate is not None
             else jax.random.normal(rng, (n, z_dim))}
 
   def sample(params, collections, inputs):

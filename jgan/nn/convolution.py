@@ -1,10 +1,10 @@
 """A stride-1 'SAME' convolution whose weight gradient XLA's CPU backend computes at matrix-product speed.
 
 XLA takes the weight gradient of a convolution as another convolution in which the batch is the contracted
-feature dimension and the whole image is the window ([I, H + 2p, W + 2p, B] against [H, W, B, O]); its CPU
-backend runs that at 25-45 GFLOP/s for StyleGAN2's high-resolution layers (batch 4, 256x256x64 -> 64: forward
-60 ms, weight gradient 400-460 ms). `conv2d_same` keeps XLA's forward convolution and input gradient and, on
-the CPU, computes the weight gradient as one matrix product (`_weight_gradient_by_shifts`), 1.06-2.7x faster.
+feature dimension and the whole image is the window ([I, H + 2p, W + 2p, B] against [H, W, B, O]), which its
+CPU backend runs far below its matrix-product speed for StyleGAN2's high-resolution layers. `conv2d_same` keeps
+XLA's forward convolution and input gradient and, on the CPU, computes the weight gradient as one matrix
+product (`_weight_gradient_by_shifts`). Timings: benchmarks/README.md (StyleGAN2, change 12).
 """
 from __future__ import annotations
 
@@ -45,13 +45,12 @@ def conv2d_same(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """lax.conv_general_dilated(x, kernel, (1, 1), 'SAME') for x [B, H, W, I] and an odd square kernel [k, k, I, O].
 
   A 1x1 kernel from or to at most 4 channels (RGB) is a matrix product: XLA's CPU convolutions are slow with
-  so few channels (batch 4, 256x256, 64 -> 3: forward 35 ms as a convolution, 2.4 ms as a product); other 1x1
-  kernels are XLA's convolution, whose gradient in StyleGAN2's step measured faster than the product's, which
-  XLA computes through a transposed copy of the cotangent. Larger kernels are XLA's convolution with the gradient
-  written out: the input gradient is this function of the cotangent and the flipped, transposed kernel (so a
-  second differentiation, as R1 and path-length regularisation take, meets this rule again), the weight
-  gradient `_weight_gradient_by_shifts` on the CPU and XLA's elsewhere (cuDNN and the TPU compute it
-  natively). Reverse mode only, as jax.custom_vjp.
+  so few channels; other 1x1 kernels are XLA's convolution, whose gradient in StyleGAN2's step measured faster
+  than the product's, which XLA computes through a transposed copy of the cotangent. Larger kernels are XLA's
+  convolution with the gradient written out: the input gradient is this function of the cotangent and the
+  flipped, transposed kernel (so a second differentiation, as R1 and path-length regularisation take, meets
+  this rule again), the weight gradient `_weight_gradient_by_shifts` on the CPU and XLA's elsewhere (cuDNN
+  and the TPU compute it natively). Reverse mode only, as jax.custom_vjp.
   """
   if kernel.shape[0] != kernel.shape[1] or kernel.shape[0] % 2 == 0:
     raise ValueError(f'conv2d_same takes an odd square kernel, not {kernel.shape[0]}x{kernel.shape[1]}')

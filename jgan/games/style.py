@@ -16,10 +16,29 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from jgan import equalized, models
+from jgan import models
 from jgan.engine import Game, Phase, generator_ema
-from jgan.optim import learning_rate
+from jgan.games.latents import SAMPLING_EVAL
+from jgan.games.optim import learning_rate
+from jgan.games.players import named_keys
+from jgan.nn import equalized
 
+CONFIG = {
+    # The loss is the non-saturating one, with the regularisers below (StyleGAN2 Sec. 3.1, Appendix B).
+    'gan': dict(
+        r1_gamma=0.0,  # R1 weight gamma (StyleGAN2 FFHQ 1024: 10); 0 turns it off
+        r1_every=16,
+        pl_weight=0.0,  # path-length regularisation weight (StyleGAN2: 2); 0 turns it off
+        pl_every=4,
+        pl_decay=0.01,  # of the path lengths' moving average
+        pl_batch_shrink=2,  # the penalty runs on batch_size / this examples
+        style_mixing=0.9,  # probability that a batch example mixes two latents' styles
+        w_avg_decay=0.995,  # of the moving average of w that truncation in W pulls towards
+        ema_decay=0.0,  # EMA of generator weights used for sampling; 0 turns it off
+        ema_start=0,
+    ),
+    'eval': SAMPLING_EVAL,
+}
 STATS = 'stats'
 
 
@@ -54,8 +73,7 @@ def build_game(config: ml_collections.ConfigDict, image_shape: tuple[int, int, i
   num_ws = family.num_ws(image_shape[0])
 
   def keys(rng):
-    names = ('z', 'z_mix', 'mix', 'crossover', 'noise', 'pl_z', 'pl_noise', 'pl_y')
-    return {name: jax.random.fold_in(rng, i) for i, name in enumerate(names)}
+    return named_keys(rng, ('z', 'z_mix', 'mix', 'crossover', 'noise', 'pl_z', 'pl_noise', 'pl_y'))
 
   def mapping(params, z):
     return generator.apply({'params': params['g']}, z, method='map')

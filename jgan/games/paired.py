@@ -13,20 +13,40 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jgan import losses, models
-from jgan.adversarial import apply_module
-from jgan.data import pairs
+from jgan import models
 from jgan.engine import Game, Phase
 from jgan.errors import JganError
-from jgan.optim import make_optimizer
+from jgan.games.losses import get_loss
+from jgan.games.optim import make_optimizer
+from jgan.games.players import apply_module, named_keys, no_latents
+from jgan.metrics import vgg
+
+CONFIG = {
+    'gan': dict(
+        loss='non_saturating',  # minimax, non_saturating, wasserstein, hinge, least_squares (jgan.games.losses)
+        content_loss='l1',  # G's distance to the target, 'l1' (Pix2Pix), 'mse' or 'vgg' (SRGAN)
+        content_weight=100.0,  # Pix2Pix's lambda (100); SRGAN's is 1
+        adversarial_weight=1.0,  # SRGAN's 1e-3
+        vgg_weights='',  # with content_loss='vgg': VGG19 weights (python -m jgan.metrics.vgg --convert)
+        pretrain_steps=0,  # steps training G on the content loss alone first (SRGAN's SRResNet-MSE)
+    ),
+    # How a pair forms from a record (jgan.data.pairs): 'aligned', 'edges', 'downsample' or 'features'
+    'data': dict(
+        pairs='aligned',
+        direction='AtoB',  # with pairs='aligned': 'AtoB' translates the left half into the right, 'BtoA' back
+        input_key='',  # with pairs='features': the TFDS feature holding the input image
+        load_size=0,  # > 0: resize the shorter side to this, then crop resolution x resolution at random;
+        # -1: random crops at the image's own size; 0: centre crop, resized to resolution
+        eval_split='test',  # held-out pairs for the grids and metrics
+    ),
+}
 
 
-def no_latents(model: str):
-  """The `sample_inputs` of an image-to-image game, which has no latents: a one-line error."""
-  def sample_inputs(rng, n, labels=None, truncate=None):
-    raise JganError(f'model {model!r} translates images and has no latents to sample: use '
-                    f'python -m jgan.translate --workdir=... --input=IMAGES --output=DIR')
-  return sample_inputs
+def input_shape(config: ml_collections.ConfigDict) -> tuple[int, int, int]:
+  """G's input: the target's size (over model.scale for super-resolution), with model.input_channels channels
+  where the family has them, else the target's."""
+  resolution = config.data.resolution // config.model.get('scale', 1)
+  return (resolution, resolution, config.model.get('input_channels', config.data.channels))
 
 
 def content_loss(config: ml_collections.ConfigDict):
@@ -37,8 +57,6 @@ def content_loss(config: ml_collections.ConfigDict):
   if name == 'mse':
     return lambda fake, target: jnp.mean((fake - target) ** 2)
   if name == 'vgg':
-    from jgan.metrics import vgg
-
     if not config.gan.vgg_weights:
       raise JganError("gan.content_loss='vgg' needs VGG19 weights: set gan.vgg_weights to the .npz of "
                       "python -m jgan.metrics.vgg --convert=vgg19-dcbb9e9d.pth --out=vgg19.npz")
@@ -52,13 +70,13 @@ def build_game(config: ml_collections.ConfigDict, image_shape: tuple[int, int, i
   family = models.get_family(config.model.name)
   generator, discriminator = models.build(config.model, image_shape)
   sees_input = getattr(family, 'DISCRIMINATOR_SEES_INPUT', False)
-  adversarial = losses.get_loss(config.gan.loss)
+  adversarial = get_loss(config.gan.loss)
   distance = content_loss(config)
   gan = config.gan
-  shape = pairs.input_shape(config)
+  shape = input_shape(config)
 
   def keys(rng):
-    return {name: jax.random.fold_in(rng, i) for i, name in enumerate(('g_dropout', 'd_real', 'd_fake'))}
+    return named_keys(rng, ('g_dropout', 'd_real', 'd_fake'))
 
   def judge(params, collections, images, inputs, key):
     condition = inputs if sees_input else None
@@ -116,4 +134,5 @@ def build_game(config: ml_collections.ConfigDict, image_shape: tuple[int, int, i
       sample=sample,
       accumulation=config.train.grad_accumulation,
       translations={'AtoB': 'g'},
+      input_shape=shape,
   )

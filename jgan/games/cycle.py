@@ -16,12 +16,27 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jgan import losses, models
-from jgan.adversarial import apply_module
+from jgan import models
 from jgan.engine import Game, Phase
-from jgan.optim import make_optimizer
-from jgan.paired import no_latents
+from jgan.games.losses import get_loss
+from jgan.games.optim import make_optimizer
+from jgan.games.players import apply_module, no_latents
 
+CONFIG = {
+    'gan': dict(
+        loss='non_saturating',  # minimax, non_saturating, wasserstein, hinge, least_squares (CycleGAN's)
+        cycle_weight=10.0,  # lambda, on the cycle loss in both directions
+        identity_weight=0.5,  # the identity loss's weight, as a fraction of cycle_weight; 0: off
+        pool_size=50,  # generated images kept per discriminator (Shrivastava et al. 2017)
+    ),
+    'data': dict(
+        split_b='',  # domain B's split; domain A reads data.split
+        load_size=0,  # > 0: resize the shorter side to this, then crop resolution x resolution at random;
+        # -1: random crops at the image's own size; 0: centre crop, resized to resolution
+        eval_split='test',  # domain A's held-out images for the grids and metrics
+        eval_split_b='',  # domain B's
+    ),
+}
 POOL = 'history'  # the collection of each discriminator that holds its image pool
 
 
@@ -73,7 +88,7 @@ def cycle_terms(g_ab: Callable[[jax.Array], jax.Array], g_ba: Callable[[jax.Arra
 def build_game(config: ml_collections.ConfigDict, image_shape: tuple[int, int, int]) -> Game:
   """The CycleGAN game for config.model's family on two domains of `image_shape` images."""
   generator, discriminator = models.build(config.model, image_shape)
-  adversarial = losses.get_loss(config.gan.loss)
+  adversarial = get_loss(config.gan.loss)
   gan = config.gan
   if gan.loss == 'least_squares':
     generator_adversarial = lambda logits: 2.0 * adversarial.g(logits)  # the reference's MSE(D(G(a)), 1)
@@ -150,4 +165,5 @@ def build_game(config: ml_collections.ConfigDict, image_shape: tuple[int, int, i
       accumulation=config.train.grad_accumulation,
       translations={'AtoB': 'g_ab', 'BtoA': 'g_ba'},
       unpaired=True,
+      input_shape=image_shape,
   )

@@ -14,7 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jgan.convolution import conv2d_same
+from jgan.nn.convolution import conv2d_same
 
 
 def he_constant(fan_in: int, gain: float = 1.0, lr_multiplier: float = 1.0) -> float:

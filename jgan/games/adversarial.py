@@ -7,33 +7,37 @@ Conditional models (model.num_classes > 0) generate the classes of the real batc
 """
 from __future__ import annotations
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jgan import losses, models, regularizers, truncation
+from jgan import models
 from jgan.engine import Game, Phase, generator_ema
-from jgan.optim import make_optimizer
+from jgan.games import regularizers
+from jgan.games.latents import SAMPLING_EVAL, truncated_latents
+from jgan.games.losses import get_loss
+from jgan.games.optim import make_optimizer
+from jgan.games.players import apply_module, named_keys
 
-
-def apply_module(module: nn.Module, params, collections: dict, x: jax.Array, labels, train: bool,
-                 rng: jax.Array | None = None) -> tuple[jax.Array, dict]:
-  """Applies a module as a pure function; in training it returns its updated mutable collections."""
-  variables = {'params': params, **collections}
-  if not train:
-    return module.apply(variables, x, labels, train=False), collections
-  rngs = {'dropout': rng} if rng is not None else None
-  if not collections:
-    return module.apply(variables, x, labels, train=True, rngs=rngs), collections
-  out, updated = module.apply(variables, x, labels, train=True, rngs=rngs, mutable=list(collections))
-  return out, dict(updated)
+CONFIG = {
+    'gan': dict(
+        loss='non_saturating',  # minimax, non_saturating, wasserstein, hinge, least_squares (jgan.games.losses)
+        n_critic=1,  # discriminator updates per generator update (the 2014 paper's k)
+        gp_weight=0.0,  # WGAN-GP lambda (10 in the paper); 0 turns the penalty off
+        weight_clip=0.0,  # WGAN's c (0.01 in the paper); 0 turns clipping off
+        z_distribution='normal',  # or 'uniform' on [-1, 1]
+        ema_decay=0.0,  # EMA of generator weights used for sampling; 0 turns it off
+        ema_start=0,
+        ortho_weight=0.0,  # BigGAN's orthogonal regularisation beta (1e-4) on G; 0 turns it off
+    ),
+    'eval': SAMPLING_EVAL,
+}
 
 
 def build_game(config: ml_collections.ConfigDict, image_shape: tuple[int, int, int]) -> Game:
   """The G/D game that `config.model` and `config.gan` describe."""
   generator, discriminator = models.build(config.model, image_shape)
-  adversarial = losses.get_loss(config.gan.loss)
+  adversarial = get_loss(config.gan.loss)
   gan = config.gan
   z_dim = config.model.z_dim
   num_classes = config.model.get('num_classes', 0)
@@ -42,14 +46,13 @@ def build_game(config: ml_collections.ConfigDict, image_shape: tuple[int, int, i
     if gan.z_distribution == 'uniform':  # the 2014 paper's noise
       return jax.random.uniform(rng, (n, z_dim), minval=-1.0, maxval=1.0)
     if truncate is not None:
-      return truncation.truncated_latents(rng, (n, z_dim), *truncate)
+      return truncated_latents(rng, (n, z_dim), *truncate)
     return jax.random.normal(rng, (n, z_dim))
 
   def keys(rng):
     # Named keys from the sub-batch's key: the D and G phases draw the same latents (and D's dropout on
     # them), so the generator's forward pass is shared between the phases.
-    names = ('latent', 'g_dropout', 'd_real', 'd_fake', 'gp_dropout', 'gp_mix')
-    return {name: jax.random.fold_in(rng, i) for i, name in enumerate(names)}
+    return named_keys(rng, ('latent', 'g_dropout', 'd_real', 'd_fake', 'gp_dropout', 'gp_mix'))
 
   def generate(params, collections, key, n, labels):
     return apply_module(generator, params['g'], collections['g'], latents(key['latent'], n), labels, True,
