@@ -32,7 +32,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from jgan import sharding  # noqa: E402
 from jgan.config import load_file  # noqa: E402
-from jgan.engine import compile_steps, cpu_flops, init_state  # noqa: E402
+from jgan.engine import cpu_flops, init_state, jit_steps  # noqa: E402
 from jgan.games import adversarial  # noqa: E402
 from jgan.host_memory import run_with_huge_pages  # noqa: E402
 from jgan.nn.layers import SelfAttention  # noqa: E402
@@ -94,7 +94,7 @@ def main() -> None:
 
   mesh = sharding.make_mesh()
   state = jax.device_put(state, sharding.replicated(mesh))
-  step = compile_steps(game, mesh).one
+  step = jit_steps(game, mesh).one
   rng = np.random.default_rng(0)
   batch = jax.device_put({'image': rng.uniform(-1, 1, (2, args.batch, 128, 128, 3)).astype(np.float32),
                           'label': rng.integers(0, 1000, (2, args.batch)).astype(np.int32)},

@@ -18,7 +18,7 @@ import numpy as np
 
 from jgan import sharding
 from jgan.config import base_config
-from jgan.engine import compile_steps, initial_state
+from jgan.engine import initial_state, jit_steps
 from jgan.games import adversarial
 from jgan.host_memory import retain_freed_memory, run_with_huge_pages
 
@@ -52,7 +52,7 @@ def time_step(loss: str, res: int, channels: int, batch: int, steps: int, warmup
   game = adversarial.build_game(config, (res, res, channels))
   mesh = sharding.make_mesh()
   state = initial_state(game, 0, mesh)
-  step = compile_steps(game, mesh).one
+  step = jit_steps(game, mesh).one
   rng = np.random.default_rng(0)
   real = {'image': rng.uniform(-1, 1, (1, batch, res, res, channels)).astype(np.float32),
           'label': np.zeros((1, batch), np.int32)}

@@ -28,7 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from jgan import sharding  # noqa: E402
 from jgan.config import load_file  # noqa: E402
-from jgan.engine import compile_steps, initial_state  # noqa: E402
+from jgan.engine import initial_state, jit_steps  # noqa: E402
 from jgan.games import style  # noqa: E402
 from jgan.host_memory import retain_freed_memory, run_with_huge_pages  # noqa: E402
 
@@ -54,7 +54,7 @@ def main() -> None:
   mesh = sharding.make_mesh()
   state = initial_state(game, 0, mesh)
   params = sum(x.size for x in jax.tree.leaves(state.params))
-  step = compile_steps(game, mesh).one
+  step = jit_steps(game, mesh).one
   images = np.random.default_rng(0).uniform(-1, 1, (1, args.batch, 256, 256, 3)).astype(np.float32)
   batch = jax.device_put({'image': images}, sharding.batch_sharding(mesh))
 

@@ -63,36 +63,39 @@ def _first_line(error: BaseException) -> str:
   return reason.split('. See full TensorStore details')[0][:200]
 
 
-def _unreadable_array(state_dir: epath.Path) -> str | None:
+def _unreadable_array(state_dir: epath.Path, group: int = 32) -> str | None:
   """The first array of the Orbax state in `state_dir` whose data TensorStore cannot read, with the reason; None
   when every array reads.
 
   Every read is awaited, failed or not. Orbax's restore reads all arrays at once and, at the first that fails,
   gives up on the others while they are still running; they fail later, on the event loop it has closed, each
   printing a traceback. Read here first, a damaged checkpoint costs one line; a sound one is read twice, the
-  second time from the page cache. The state is Orbax's layout: zarr arrays in one OCDBT key-value store.
+  second time from the page cache. Arrays are read `group` at a time, so that at most those are held in
+  memory. The state is Orbax's layout: zarr arrays in one OCDBT key-value store.
   """
   base = {'driver': 'ocdbt', 'base': f'file://{state_dir}'}
   keys = [key.decode() for key in ts.KvStore.open(base).result().list().result()]
   drivers = {'.zarray': 'zarr', 'zarr.json': 'zarr3'}
   arrays = sorted((key.rpartition('/')[0], drivers[key.rpartition('/')[2]]) for key in keys
                   if key.rpartition('/')[2] in drivers)
-  reads = []
-  for name, driver in arrays:
-    try:
-      store = ts.open({'driver': driver, 'kvstore': {**base, 'path': f'{name}/'}}, open=True).result()
-      reads.append((name, store.read()))
-    except Exception as error:  # TensorStore raises ValueError and others
-      reads.append((name, error))
-  failures = []
-  for name, read in reads:  # wait for every read, so that none is left running
-    try:
-      if isinstance(read, Exception):
-        raise read
-      read.result()
-    except Exception as error:
-      failures.append(f"{name.replace('.', '/')} cannot be read: {_first_line(error)}")
-  return failures[0] if failures else None
+  for start in range(0, len(arrays), group):
+    openings = [(name, ts.open({'driver': driver, 'kvstore': {**base, 'path': f'{name}/'}}, open=True))
+                for name, driver in arrays[start:start + group]]
+    reads, failures = [], []
+    for name, opening in openings:  # wait for every opening and every read of the group: none is left running
+      try:
+        reads.append((name, opening.result().read()))
+      except Exception as error:  # TensorStore raises ValueError and others
+        failures.append((name, error))
+    for name, read in reads:
+      try:
+        read.result()
+      except Exception as error:
+        failures.append((name, error))
+    if failures:
+      name, error = failures[0]
+      return f"{name.replace('.', '/')} cannot be read: {_first_line(error)}"
+  return None
 
 
 class Checkpointer:

@@ -10,7 +10,7 @@ Each phase minimises one loss with respect to some players' parameters and may:
 A loss sees every player's parameters and mutable collections (BatchNorm statistics, spectral-norm
 vectors) and returns the collections it updated, so two G/D pairs (CycleGAN) or a growing network
 (ProGAN: the level read from the shape of the batch's images, alpha from the step) need no new step. All
-training state is one pytree, `TrainState`; `compile_steps` jits the step once, with the mesh's shardings, for
+training state is one pytree, `TrainState`; `jit_steps` jits the step once, with the mesh's shardings, for
 the training loop and jgan.plan alike.
 """
 from __future__ import annotations
@@ -277,7 +277,7 @@ def train_steps(game: Game, state: TrainState, batches: tuple[dict, ...], active
 
 
 @dataclasses.dataclass(frozen=True)
-class CompiledSteps:
+class JittedSteps:
   """`train_step` and `train_steps` of one game, jitted once with the mesh's shardings: the state replicated
   and donated, the batches split over the mesh's 'data' axis. Each compiles once per pattern of active phases
   and per batch shape (a growing game's stage)."""
@@ -293,13 +293,13 @@ class CompiledSteps:
     return self.many(state, tuple(batches), tuple(actives))
 
 
-def compile_steps(game: Game, mesh: jax.sharding.Mesh) -> CompiledSteps:
+def jit_steps(game: Game, mesh: jax.sharding.Mesh) -> JittedSteps:
   """The jitted steps of `game` on `mesh`: the one place that gives the train step its shardings."""
   replicated = sharding.replicated(mesh)
   in_shardings, out_shardings = (replicated, sharding.batch_sharding(mesh)), (replicated, replicated)
   jit = lambda step: jax.jit(functools.partial(step, game), static_argnums=2, donate_argnums=0,
                              in_shardings=in_shardings, out_shardings=out_shardings)
-  return CompiledSteps(jit(train_step), jit(train_steps))
+  return JittedSteps(jit(train_step), jit(train_steps))
 
 
 def compiled_flops(compiled: jax.stages.Compiled) -> float | None:

@@ -20,7 +20,7 @@ from ml_collections import config_flags
 
 from jgan import config as config_lib
 from jgan import games, sharding
-from jgan.engine import Game, abstract_state, compile_steps, compiled_flops, cpu_flops, train_step
+from jgan.engine import Game, abstract_state, compiled_flops, cpu_flops, jit_steps, train_step
 from jgan.errors import JganError, run_program
 
 
@@ -70,7 +70,7 @@ def make_plan(config: ml_collections.ConfigDict, compile_step: bool = True, mesh
     return plan
   batch = abstract_batch(config, game, batch_size, resolution)
   phases = tuple(True for _ in game.phases)
-  compiled = compile_steps(game, mesh).one.lower(state, batch, phases).compile()
+  compiled = jit_steps(game, mesh).one.lower(state, batch, phases).compile()
   on_gpus = any(device.platform == 'gpu' for device in mesh.devices.flat)
   plan.flops = (cpu_flops(lambda state, batch: train_step(game, state, batch, phases), state, batch)
                 if on_gpus else compiled_flops(compiled))  # engine.cpu_flops: why the CPU on GPUs

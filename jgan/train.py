@@ -15,7 +15,7 @@ from jgan import config as config_lib
 from jgan import games, runs, sharding
 from jgan.checkpoint import BestCheckpoint, Checkpointer
 from jgan.data import pairs, pipeline
-from jgan.engine import CompiledSteps, Game, TrainState, abstract_state, compile_steps, initial_state
+from jgan.engine import Game, JittedSteps, TrainState, abstract_state, initial_state, jit_steps
 from jgan.errors import JganError
 from jgan.schedule import Schedule
 from jgan.writer import MetricWriter, save_grid
@@ -39,7 +39,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, mesh: jax.sharding.Mesh
     best = stack.enter_context(contextlib.closing(BestCheckpoint(workdir, config.eval.best_metric)))
     writer = stack.enter_context(contextlib.closing(MetricWriter(workdir))) if jax.process_index() == 0 else None
     state = _restore_or_initialise(config, workdir, mesh, game, checkpointer, writer)
-    loop = _Loop(config, workdir, game, compile_steps(game, mesh), runs.monitor(config, game), checkpointer, best,
+    loop = _Loop(config, workdir, game, jit_steps(game, mesh), runs.monitor(config, game), checkpointer, best,
                  writer)
     return loop.train(state, schedule, data)
 
@@ -51,7 +51,7 @@ class _Loop:
   config: ml_collections.ConfigDict
   workdir: str
   game: Game
-  steps: CompiledSteps
+  steps: JittedSteps
   monitor: runs.GenerationMonitor | runs.TranslationMonitor
   checkpointer: Checkpointer
   best: BestCheckpoint

@@ -130,7 +130,7 @@ _EIGHT_VS_ONE = textwrap.dedent('''
     import jax, numpy as np
     from jgan import sharding
     from jgan.config import base_config
-    from jgan.engine import compile_steps, initial_state
+    from jgan.engine import jit_steps, initial_state
     from jgan.games import adversarial
     assert jax.device_count() == 8
     config = base_config('dcgan', g_width=4, d_width=4, z_dim=8)  # BatchNorm in G and D: global statistics
@@ -145,7 +145,7 @@ _EIGHT_VS_ONE = textwrap.dedent('''
     finals = []
     for devices in (jax.devices()[:1], jax.devices()):
       mesh = sharding.make_mesh(devices)
-      state, step = initial_state(game, 0, mesh), compile_steps(game, mesh).one
+      state, step = initial_state(game, 0, mesh), jit_steps(game, mesh).one
       for batch in batches:
         state, metrics = step(state, jax.device_put(batch, sharding.batch_sharding(mesh)), (True, True))
       finals.append(jax.device_get((state.params, state.collections, state.ema_params, metrics)))

@@ -188,13 +188,19 @@ def pixel_shuffle(x: jax.Array, factor: int) -> jax.Array:
   return x.reshape(batch, height * factor, width * factor, out)
 
 
+def _shift(x: jax.Array, axis: int, offset: int) -> jax.Array:
+  """x[m + offset] along `axis`, zero outside the array (offset -1 or 1). The same values as `_shifted`, whose
+  slice-then-pad form XLA fuses with the FIR arithmetic into a differently rounded StyleGAN2 step."""
+  padded = jnp.pad(x, [(1, 1) if a == axis else (0, 0) for a in range(x.ndim)])
+  return lax.slice_in_dim(padded, 1 + offset, 1 + offset + x.shape[axis], axis=axis)
+
+
 def fir_upsample_2x(x: jax.Array) -> jax.Array:
   """The reference's upfirdn2d.upsample2d with the [1, 3, 3, 1] filter: zero insertion, then the separable
   filter with gain 4, i.e. per axis out[2m] = (x[m-1] + 3 x[m]) / 4 and out[2m+1] = (3 x[m] + x[m+1]) / 4."""
   for axis in (1, 2):
-    before, after = (_shifted(x, -1, 0), _shifted(x, 1, 0)) if axis == 1 else (_shifted(x, 0, -1), _shifted(x, 0, 1))
-    even = (before + 3 * x) / 4
-    odd = (3 * x + after) / 4
+    even = (_shift(x, axis, -1) + 3 * x) / 4
+    odd = (3 * x + _shift(x, axis, 1)) / 4
     shape = list(x.shape)
     shape[axis] *= 2
     x = jnp.stack([even, odd], axis=axis + 1).reshape(shape)
