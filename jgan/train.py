@@ -51,7 +51,7 @@ class _Loop:
   config: ml_collections.ConfigDict
   workdir: str
   game: Game
-  steps: JittedSteps
+  run_steps: JittedSteps
   monitor: runs.GenerationMonitor | runs.TranslationMonitor
   checkpointer: Checkpointer
   best: BestCheckpoint
@@ -61,16 +61,16 @@ class _Loop:
     step = last_saved = int(state.step)
     if step == 0:
       self.evaluate(state, 0, 'untrained generator | ')
-    metrics, recent, timer = {}, {}, _Throughput()
+    metrics, recent = {}, {}
     with _StopRequest() as stop:
       while step < schedule.steps and not stop.signal_name:
-        index = schedule.stage_at(step)
+        index, timer = schedule.stage_at(step), _Throughput()  # a stage's first call compiles its step
         self.announce(step, schedule.stages[index].description)
         with data.batches(index, step) as batches:
           while step < schedule.stage_end(index) and not stop.signal_name:
             n = schedule.call_length(step)
             actives = [self.game.active_phases(s) for s in range(step, step + n)]
-            state, step_metrics = self.steps(state, [next(batches) for _ in range(n)], actives)
+            state, step_metrics = self.run_steps(state, [next(batches) for _ in range(n)], actives)
             recent.update(step_metrics)  # each phase's latest: lazy phases show although this step skipped them
             step += n
             timer.count(state, n)

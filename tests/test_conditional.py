@@ -76,6 +76,7 @@ def test_residual_gan_shapes(name, shape):
   assert 'spectral' in d_vars and ('spectral' in g_vars) == (name == 'biggan')
 
 
+@pytest.mark.slow
 def test_bfloat16_compute_keeps_float32_parameters_and_outputs():
   generator, discriminator = _gan('biggan', (32, 32, 1), num_classes=10, g_ch=4, d_ch=4, z_dim=32,
                                   g_attention=(16,), d_attention=(16,), compute_dtype='bfloat16')

@@ -15,6 +15,8 @@ from jgan.config import load_file
 from jgan.metrics.features import class_agreement, feature_extractor
 from tests.small import ROOT
 
+pytestmark = pytest.mark.slow  # trains to a measured result, or runs a notebook or processes
+
 
 @pytest.fixture(scope='module')
 def cgan_run(tmp_path_factory, data_dir):

@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 from jgan.config import base_config
 from jgan.engine import Game, Phase, init_state, train_step, train_steps
@@ -154,6 +155,7 @@ _EIGHT_VS_ONE = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_eight_devices_step_equals_one_device_step():
   env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=8', 'JAX_PLATFORMS': 'cpu'}
   result = subprocess.run([sys.executable, '-c', _EIGHT_VS_ONE], env=env, capture_output=True, text=True,

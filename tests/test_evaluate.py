@@ -32,6 +32,7 @@ def trained(tmp_path_factory, data_dir):
   return workdir, evals
 
 
+@pytest.mark.slow
 def test_the_default_dcgan_learns_the_digits(trained):
   # Measured here (2-core CPU): the digits Frechet distance falls from 1788 (untrained) to 59 after 600
   # steps (KID 1498 to 80); real test digits score 9 against the training digits. Demand a 10x improvement,
@@ -44,6 +45,7 @@ def test_the_default_dcgan_learns_the_digits(trained):
   assert kid[600] < kid[0] / 10, kid
 
 
+@pytest.mark.slow
 def test_the_best_checkpoint_is_kept_beside_the_latest(trained):
   workdir, evals = trained
   record = json.loads((workdir / 'best' / 'best.json').read_text())
@@ -53,6 +55,7 @@ def test_the_best_checkpoint_is_kept_beside_the_latest(trained):
   assert runs.load_run(str(workdir)).step == 600
 
 
+@pytest.mark.slow
 def test_evaluate_reports_every_metric_and_narrow_latents_lose_recall(trained):
   workdir, _ = trained
   run = runs.load_run(str(workdir))
@@ -75,6 +78,7 @@ def test_evaluate_reports_every_metric_and_narrow_latents_lose_recall(trained):
   assert recall[0.7] < 0.75 * recall[1.0]
 
 
+@pytest.mark.slow
 def test_the_evaluate_tool_prints_a_table_and_writes_json(trained):
   workdir, _ = trained
   result = subprocess.run([sys.executable, '-m', 'jgan.evaluate', f'--workdir={workdir}', '--num_samples=300'],
@@ -85,6 +89,7 @@ def test_the_evaluate_tool_prints_a_table_and_writes_json(trained):
   assert report['features'] == 'digits' and report['num_samples'] == 300 and np.isfinite(report['fd'])
 
 
+@pytest.mark.slow
 def test_the_sample_tool_writes_grids(trained, tmp_path):
   workdir, _ = trained
   paths = sample.write_grids(runs.load_run(str(workdir)), str(tmp_path), rows=4, steps=6, neighbours=3)
@@ -94,6 +99,7 @@ def test_the_sample_tool_writes_grids(trained, tmp_path):
                     'interpolation_slerp.png': (side(4), side(6)), 'nearest_neighbours.png': (side(4), side(4))}
 
 
+@pytest.mark.slow
 def test_a_small_threshold_collapses_variety(trained):
   # Brock et al. 2019, Sec. 3.1: as the threshold falls to 0, z collapses onto the mode and variety goes.
   # Measured here (300 samples, digits classifier): threshold 2: class entropy 2.18, recall 0.50, IS 4.7,
@@ -107,6 +113,7 @@ def test_a_small_threshold_collapses_variety(trained):
   assert narrow['recall'] < 0.5 * wide['recall']
 
 
+@pytest.mark.slow
 def test_the_truncation_tool_writes_a_plot_and_json(trained, tmp_path):
   result = subprocess.run([sys.executable, '-m', 'jgan.truncation', f'--workdir={trained[0]}', f'--out={tmp_path}',
                            '--form=norm', '--thresholds=none,8,4', '--num_samples=200'],
@@ -122,6 +129,7 @@ def test_the_truncation_tool_writes_a_plot_and_json(trained, tmp_path):
     assert len(image.getcolors(1 << 16)) > 2  # something drawn on the white
 
 
+@pytest.mark.slow
 def test_a_run_saved_before_newer_config_keys_still_loads(trained, tmp_path):
   workdir = tmp_path / 'old_run'
   shutil.copytree(trained[0], workdir)

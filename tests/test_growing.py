@@ -52,6 +52,7 @@ def test_a_level_reads_pooled_images_from_where_the_last_stopped(data_dir):
   np.testing.assert_allclose(small, expected, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_run_resumed_mid_fade_continues_with_the_same_alpha(data_dir, tmp_path):
   config = tiny_progan(data_dir)
   train.run(config, str(tmp_path / 'straight'))
@@ -78,6 +79,7 @@ def test_a_run_resumed_mid_fade_continues_with_the_same_alpha(data_dir, tmp_path
   np.testing.assert_array_equal(blocky[:, ::2, ::2], blocky[:, 1::2, 1::2])
 
 
+@pytest.mark.slow
 def test_progan_improves_its_digits_fd_level_by_level(tmp_path, data_dir):
   config = load_file(os.path.join(ROOT, 'configs', 'progan_digits.py'))
   config.data.data_dir = data_dir

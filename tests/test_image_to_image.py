@@ -14,6 +14,8 @@ from jgan.config import load_file
 from jgan.data import pairs, photos
 from tests.small import ROOT, metrics_by_step
 
+pytestmark = pytest.mark.slow  # trains to a measured result, or runs a notebook or processes
+
 
 def _train_demo(name: str, workdir, steps: int, model: dict, batch_size: int, checkpoint_every: int = 0,
                 **gan) -> dict[int, dict]:

@@ -55,6 +55,7 @@ def test_parameter_count_matches_pytorch_fid():
   assert _count(shapes['batch_stats']) == _REFERENCE_BN_STATS
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('size,channels', [(32, 1), (299, 3)])
 def test_output_shapes(variables, size, channels):
   pool3, logits = jax.eval_shape(inception.FIDInceptionV3().apply, variables, _images(2, size, channels))
@@ -71,6 +72,7 @@ def test_output_shapes(variables, size, channels):
   np.testing.assert_allclose(reversed_features[::-1], features, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_state_dict_round_trip(variables, tmp_path):
   state_dict = inception.to_state_dict(variables)
   assert len(state_dict) == _STATE_DICT_KEYS
@@ -95,6 +97,7 @@ def _assert_one_line_error(match: str, function, *args) -> str:
   return str(error.value)
 
 
+@pytest.mark.slow
 def test_convert_state_dict_names_the_offending_key(variables):
   state_dict = inception.to_state_dict(variables)
   missing = {name: value for name, value in state_dict.items() if name != 'Mixed_6c.branch7x7dbl_3.bn.running_mean'}
@@ -118,6 +121,7 @@ def test_load_variables_errors_say_how_to_convert(tmp_path):
                          str(tmp_path / 'other.npz'))
 
 
+@pytest.mark.slow
 def test_cli_converts_a_weight_file(variables, tmp_path, monkeypatch, capsys):
   # The test environment has no PyTorch; a stand-in torch.load reads the state_dict from an npz instead.
   np.savez(tmp_path / 'weights.npz', **inception.to_state_dict(variables))

@@ -59,6 +59,7 @@ def test_the_family_list_covers_every_family():
       models.family_names())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', FAMILY_CONFIGS)
 def test_bfloat16_computes_the_step_and_keeps_the_state_and_losses_float32(name, data_dir):
   config = _config(name, data_dir)
@@ -96,6 +97,7 @@ def test_an_unknown_compute_dtype_is_named(data_dir):
     games.build_game(_config('dcgan_digits', data_dir, 'float16'))
 
 
+@pytest.mark.slow
 def test_a_bfloat16_digits_run_learns(tmp_path, data_dir):
   # Measured here (2-core CPU): the digits Frechet distance of the default DCGAN in bfloat16 falls from 1788
   # (untrained) to 66 after 500 steps, as in float32 (66). Demand a 10x improvement.

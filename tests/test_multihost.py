@@ -6,9 +6,12 @@ import sys
 
 import jax
 import numpy as np
+import pytest
 
 from jgan import runs
 from tests.small import ROOT, metrics_by_step
+
+pytestmark = pytest.mark.slow  # trains to a measured result, or runs a notebook or processes
 
 
 def _train_command(workdir, data_dir, *flags):

@@ -1,5 +1,9 @@
 """colab/biggan.ipynb: class-conditional grids, a single class truncated, the truncation sweep."""
+import pytest
+
 from tests.notebooks import images_shown, run_notebook
+
+pytestmark = pytest.mark.slow  # trains to a measured result, or runs a notebook or processes
 
 
 def test_biggan_notebook(tmp_path, data_dir, monkeypatch):

@@ -1,7 +1,11 @@
 """colab/quickstart.ipynb: trains DCGAN, shows its samples and losses, and resumes."""
 import os
 
+import pytest
+
 from tests.notebooks import images_shown, printed, run_notebook
+
+pytestmark = pytest.mark.slow  # trains to a measured result, or runs a notebook or processes
 
 
 def test_quickstart_notebook(tmp_path, data_dir, monkeypatch):

@@ -56,6 +56,7 @@ def test_flops_are_counted_on_a_cpu_compilation():
                                      rel=0.01)
 
 
+@pytest.mark.slow
 def test_plan_tool_prints_the_report(tmp_path):
   config = os.path.join(ROOT, 'configs', 'progan_digits.py')
   result = subprocess.run([sys.executable, '-m', 'jgan.plan', f'--config={config}', '--config.model.fmap_max=16'],

@@ -2,6 +2,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from jgan import games, train
 from jgan.config import base_config
@@ -49,6 +50,7 @@ def test_lazy_regularisation_scales_the_learning_rate_and_betas():
     np.testing.assert_allclose(updates[t - 1], expected, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_stylegan_trains_with_r1_in_the_d_loss(tiny_config, tmp_path):
   config = base_config('stylegan', z_dim=16, w_dim=16, mapping_layers=2, fmap_base=64, fmap_max=16)
   config.data, config.train, config.eval = tiny_config.data, tiny_config.train, tiny_config.eval

@@ -5,10 +5,13 @@ import os
 
 import jax
 import numpy as np
+import pytest
 
 from jgan import runs, train
 from jgan.config import load_file
 from tests.small import ROOT
+
+pytestmark = pytest.mark.slow  # trains to a measured result, or runs a notebook or processes
 
 
 def test_stylegan2_improves_its_digits_fd(tmp_path, data_dir):

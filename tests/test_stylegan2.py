@@ -171,6 +171,7 @@ def test_bf16_runs_the_highest_resolutions_only():
   assert all(stylegan2.block_dtype(r, 1024, 0) == jnp.float32 for r in (4, 1024))
 
 
+@pytest.mark.slow
 def test_bf16_layers_match_float32_and_clamping_bounds_them():
   z = jax.random.normal(jax.random.key(0), (4, _TINY['z_dim']))
   key = jax.random.key(2, impl='rbg')

@@ -94,6 +94,7 @@ def _cli(*args, data_dir):
           f'--config.data.data_dir={data_dir}', '--config.eval.num_samples=0', *args]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('sig', [signal.SIGTERM, signal.SIGINT], ids=['SIGTERM', 'SIGINT'])
 def test_a_signal_saves_a_checkpoint_and_exits_cleanly(sig, tmp_path, data_dir):
   workdir = tmp_path / 'run'
@@ -150,6 +151,7 @@ def test_a_setting_the_game_does_not_read_stops_the_run_in_one_line(tmp_path):
   assert not (tmp_path / 'run').exists()
 
 
+@pytest.mark.slow
 def test_damaged_checkpoint_data_gets_one_line_and_no_tracebacks(tmp_path, data_dir):
   workdir = tmp_path / 'run'
   first = subprocess.run(_cli(f'--workdir={workdir}', '--config.train.steps=2', data_dir=data_dir),
@@ -182,6 +184,7 @@ def test_an_unknown_key_in_a_config_file_is_named(tmp_path, data_dir):
   assert "error: unknown config key 'train.batchsize'" in result.stderr and 'Traceback' not in result.stderr
 
 
+@pytest.mark.slow
 def test_the_step_compiles_once_per_shape(tiny_config, tmp_path, monkeypatch):
   tiny_config.train.steps = 6
   monkeypatch.setattr(engine, 'train_step', chex.assert_max_traces(engine.train_step, n=1))

@@ -45,6 +45,7 @@ def test_unknown_forms_are_named():
     truncated_latents(jax.random.key(0), (2, 4), 1.0, 'clip')
 
 
+@pytest.mark.slow
 def test_the_truncation_tool_names_a_missing_run_in_one_line(tmp_path):
   for args in ([f'--workdir={tmp_path}'], []):
     result = subprocess.run([sys.executable, '-m', 'jgan.truncation', *args], capture_output=True, text=True,

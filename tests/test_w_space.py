@@ -48,6 +48,7 @@ def test_copy_styles_takes_the_named_layers_from_the_second():
   np.testing.assert_array_equal(w_space.copy_styles(ws_a, ws_b, 0, 4)[1, :, 0], [1, 1, 1, 1, 0, 0])
 
 
+@pytest.mark.slow
 def test_style_mixing_grid_lays_out_sources_and_mixes(net):
   w_a, w_b = _ws(net, 1), _ws(net, 2, 2)
   images, groups = w_space.style_mixing_grid(net, w_a, w_b)
@@ -62,6 +63,7 @@ def test_style_mixing_grid_lays_out_sources_and_mixes(net):
   assert not np.allclose(grid[ROWS + 2, 1], grid[ROWS + 2, 0], atol=1e-3)
 
 
+@pytest.mark.slow
 def test_truncation_grid_runs_from_w_to_the_average_image(net):
   w = _ws(net, 3)
   grid = w_space.truncation_grid(net, w, (1.0, 0.0, -1.0)).reshape(ROWS, 3, 16, 16, 1)
@@ -72,6 +74,7 @@ def test_truncation_grid_runs_from_w_to_the_average_image(net):
   np.testing.assert_allclose(grid[:, 2], net.synthesize(2 * net.w_avg - w), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_interpolation_in_w_starts_and_ends_at_the_two_latents(net):
   w0, w1 = _ws(net, 4), _ws(net, 5)
   grid = w_space.interpolation_grid(net, w0, w1, 5).reshape(ROWS, 5, 16, 16, 1)
@@ -87,6 +90,7 @@ def test_noise_regularizer_by_hand():
   assert float(w_space.noise_regularizer([stripes])) == pytest.approx(2.0)  # (-1)^2 down, 1^2 across
 
 
+@pytest.mark.slow
 def test_projection_recovers_a_generated_image(net):
   target = np.asarray(net.synthesize(_ws(net, 6, 1)))[0]
   start = float(jnp.mean(jnp.square(net.synthesize(net.w_avg[None])[0] - target)))
@@ -105,6 +109,7 @@ def test_the_tools_refuse_a_run_without_w(tmp_path):
     runs.load_tool_run(str(tmp_path), None, style=True)
 
 
+@pytest.mark.slow
 def test_w_space_tool_writes_grids_and_a_projection(tmp_path, data_dir):
   workdir = tmp_path / 'run'
   train.run(_config(data_dir), str(workdir))
