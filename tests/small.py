@@ -24,9 +24,10 @@ def shipped(name: str) -> ml_collections.ConfigDict:
 
 
 def shrink(config: ml_collections.ConfigDict, data_dir: str) -> ml_collections.ConfigDict:
-  """`config` made CI-sized: narrow networks, batch 8, two steps, no evaluation, data read from data_dir."""
+  """`config` made CI-sized: narrow networks, batch 8, one step (every phase of the game active: one compilation),
+  no evaluation, data read from data_dir."""
   config.data.data_dir = data_dir
-  config.train.update(steps=2, log_every=1, sample_every=2, checkpoint_every=2)
+  config.train.update(steps=1, log_every=1, sample_every=1, checkpoint_every=1)
   config.eval.num_samples = 0
   for key in ('g_width', 'd_width', 'g_ch', 'd_ch'):
     if key in config.model:
