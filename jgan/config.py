@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import math
 import os
+from collections.abc import Callable
 
 import ml_collections
 
@@ -48,8 +50,13 @@ def base_config(model: str = 'dcgan', **model_overrides) -> ml_collections.Confi
       steps_per_call=1,
       log_every=50,
       sample_every=250,
-      checkpoint_every=500,  # the evaluation runs at every checkpoint
+      checkpoint_every=500,  # the evaluation runs at every checkpoint; 0: only at the end of the run
+      checkpoint_minutes=30.0,  # also save (without evaluating) when this long has passed since the last save,
+      # checked at log lines, so that a kill without notice loses at most about that much work; 0: off
       keep_checkpoints=3,
+      on_nonfinite='stop',  # a step that makes a NaN or an infinity: 'stop', or 'rewind' to the last checkpoint
+      # and skip the batches from there to the bad one (never saved, evaluated or kept as best either way)
+      max_rewinds=3,  # with on_nonfinite='rewind': the rewinds a run may make before it stops
       grid_size=8,  # samples form a grid_size x grid_size PNG
   )
   c.eval = dict(
@@ -130,8 +137,55 @@ def unknown_key_error(key: str, config: ml_collections.ConfigDict) -> JganError:
                    f"the config file or the --config override")
 
 
+def _whole(test: Callable[[int], bool]) -> Callable[[object], bool]:
+  return lambda v: isinstance(v, int) and not isinstance(v, bool) and test(v)
+
+
+def _number(test: Callable[[float], bool]) -> Callable[[object], bool]:
+  return lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and test(v)
+
+
+# The accepted values of every numeric setting, in one place: (keys, test, the range in words). A game's keys are
+# checked where the config has them.
+_RANGES = (
+    (('train.batch_size', 'train.grad_accumulation', 'train.steps_per_call', 'train.log_every',
+      'train.keep_checkpoints', 'train.grid_size', 'data.resolution', 'data.num_threads', 'gan.n_critic',
+      'gan.r1_every', 'gan.pl_every', 'gan.pl_batch_shrink'), _whole(lambda v: v >= 1), 'a whole number >= 1'),
+    (('train.steps', 'eval.num_samples', 'gan.ema_start', 'gan.pretrain_steps', 'gan.pool_size',
+      'grow.stable_images', 'grow.fade_images'), _whole(lambda v: v >= 0), 'a whole number >= 0'),
+    (('train.sample_every', 'train.checkpoint_every'), _whole(lambda v: v >= 0),
+     'a whole number of steps >= 0 (0: only at the end of the run)'),
+    (('train.max_rewinds',), _whole(lambda v: v >= 0), 'a whole number >= 0'),
+    (('train.checkpoint_minutes',), _number(lambda v: v >= 0), 'a number of minutes >= 0 (0: off)'),
+    (('train.on_nonfinite',), lambda v: v in ('stop', 'rewind'), "'stop' or 'rewind'"),
+    (('data.load_size',), _whole(lambda v: v >= -1), 'a whole number >= -1 (-1: crops at the images\' own size)'),
+    (('data.channels',), lambda v: v in (1, 3), '1 (grey) or 3 (RGB)'),
+    (('optim.g.lr', 'optim.d.lr'), _number(lambda v: v > 0), 'a number > 0'),
+    (('optim.g.b1', 'optim.g.b2', 'optim.d.b1', 'optim.d.b2', 'gan.ema_decay', 'gan.w_avg_decay'),
+     _number(lambda v: 0 <= v < 1), 'a number in [0, 1)'),
+    (('optim.g.decay_fraction', 'optim.d.decay_fraction', 'gan.style_mixing', 'gan.pl_decay'),
+     _number(lambda v: 0 <= v <= 1), 'a number in [0, 1]'),
+    (('gan.gp_weight', 'gan.weight_clip', 'gan.ortho_weight', 'gan.content_weight', 'gan.adversarial_weight',
+      'gan.cycle_weight', 'gan.identity_weight', 'gan.r1_gamma', 'gan.pl_weight', 'gan.drift_weight'),
+     _number(lambda v: v >= 0), 'a number >= 0 (0: off)'),
+    (('gan.z_distribution',), lambda v: v in ('normal', 'uniform'), "'normal' or 'uniform'"),
+    (('grow.batch_sizes',), lambda v: all(_whole(lambda b: b >= 1)(b) for b in v), 'whole numbers >= 1, one per level'),
+    (('grow.lr_scales',), lambda v: all(_number(lambda s: s > 0)(s) for s in v), 'numbers > 0, one per level'),
+)
+
+
+def _check_ranges(config: ml_collections.ConfigDict) -> None:
+  values = _flat_keys(config)
+  for keys, test, words in _RANGES:
+    for key in keys:
+      if key in values and not test(values[key]):
+        raise JganError(f'config key {key!r} is {values[key]!r}; it must be {words}: fix the config file or the '
+                        f'--config override')
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
-  """Raises a one-line JganError for a key that the config's model and game do not read, or a bad size."""
+  """Raises a one-line JganError for a key that the config's model and game do not read, or a value out of its
+  range (naming the key, its value and the range)."""
   known = _flat_keys(base_config(config.model.name))
   for key in _flat_keys(config):
     if key not in known:
@@ -141,5 +195,4 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if unknown:
     raise JganError(f"unknown config key 'model.{unknown[0]}' for model {config.model.name!r}; its keys "
                     f"are {', '.join(sorted(keys))}: fix the config file or the --config override")
-  if config.train.batch_size < 1 or config.train.steps < 0 or config.train.steps_per_call < 1:
-    raise JganError('train.batch_size and train.steps_per_call must be >= 1 and train.steps >= 0')
+  _check_ranges(config)

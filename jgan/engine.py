@@ -30,6 +30,10 @@ from jgan import sharding
 from jgan.schedule import Stage
 
 PyTree = Any
+# The metric of a call that says whether its losses and updated parameters are all finite: -1 if they are, else the
+# index of the call's first iteration that made a NaN or an infinity. The loop reads it before it saves or
+# evaluates anything (jgan.train).
+NONFINITE = 'nonfinite_at'
 # loss(params, collections, sub_batch, rng, step) -> (scalar, (updated collections, metrics)); rng is the
 # sub-batch's key, the same in every phase: a loss derives keys for its own purposes from it.
 LossFn = Callable[[dict, dict, dict, jax.Array, jax.Array], tuple[jax.Array, tuple[dict, dict]]]
@@ -201,7 +205,8 @@ def train_step(game: Game, state: TrainState, batch: dict, active: tuple[bool | 
     active: per phase, whether it runs this iteration (`game.active_phases(step)`): a Python bool, or a traced
       boolean (`train_steps`), which runs the phase under lax.cond and gives zeros for its metrics when it is off.
   Returns:
-    The new state and a dict of scalar metrics (averaged over a phase's repeats).
+    The new state and a dict of scalar metrics (averaged over a phase's repeats), with NONFINITE: -1 when the
+    losses, parameters and collections are all finite, 0 when not.
   """
   # One key per sub-batch, the same in every phase: phases that see a sub-batch also see its latents, as
   # DCGAN's reference code reuses one fake batch for the D and the G update. Then XLA computes the shared
@@ -243,7 +248,14 @@ def train_step(game: Game, state: TrainState, batch: dict, active: tuple[bool | 
                 for name in game.ema_players}
   new_state = state.replace(step=state.step + 1, params=params, collections=collections,
                             opt_state=opt_state, ema_params=ema_params)
+  metrics[NONFINITE] = jnp.where(_all_finite((metrics, params, collections)), -1, 0).astype(jnp.int32)
   return new_state, metrics
+
+
+def _all_finite(tree) -> jax.Array:
+  """Whether every floating-point number in `tree` is finite, as one boolean."""
+  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+  return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
 
 
 def train_steps(game: Game, state: TrainState, batches: tuple[dict, ...], actives: tuple[tuple[bool, ...], ...]
@@ -258,7 +270,7 @@ def train_steps(game: Game, state: TrainState, batches: tuple[dict, ...], active
       runs under lax.cond; one active in none is left out.
   Returns:
     The state after the last iteration, and each phase's metrics from the last iteration it ran in, as a
-    sequence of `train_step` calls would leave them.
+    sequence of `train_step` calls would leave them; NONFINITE: -1, or the first iteration that was not finite.
   """
   modes = []  # per phase: True (active in every iteration), False (in none) or None (traced)
   for index in range(len(game.phases)):
@@ -271,9 +283,11 @@ def train_steps(game: Game, state: TrainState, batches: tuple[dict, ...], active
 
   stacked = jax.tree.map(lambda *x: jnp.stack(x), *batches)
   state, metrics = jax.lax.scan(iterate, state, (stacked, jnp.asarray(actives, bool)))
+  bad = metrics.pop(NONFINITE) >= 0  # per iteration
   last_run = {phase.name: max((i for i, active in enumerate(actives) if active[index]), default=None)
               for index, phase in enumerate(game.phases)}
-  return state, {key: value[last_run[key.split('/')[0]]] for key, value in metrics.items()}
+  last = {key: value[last_run[key.split('/')[0]]] for key, value in metrics.items()}
+  return state, {**last, NONFINITE: jnp.where(jnp.any(bad), jnp.argmax(bad), -1).astype(jnp.int32)}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -31,7 +31,7 @@ class Schedule:
   steps: int  # train.steps: the iteration the run ends before
   sub_batches: int
   steps_per_call: int = 1  # iterations per compiled call where nothing falls inside the call
-  intervals: tuple[int, ...] = ()  # logging, samples, checkpoints: a call ends where one of them falls
+  intervals: tuple[int, ...] = ()  # logging, samples, checkpoints (0: none): a call ends where one of them falls
 
   @classmethod
   def of(cls, config: ml_collections.ConfigDict, stages: tuple[Stage, ...], sub_batches: int) -> Schedule:
@@ -59,6 +59,6 @@ class Schedule:
     n = self.steps_per_call
     inside = range(step + 1, step + n)  # the done counts before the call's last iteration
     if n == 1 or step + n > self.stage_end(self.stage_at(step)) or any(
-        done % every == 0 for done in inside for every in self.intervals):
+        every and done % every == 0 for done in inside for every in self.intervals):
       return 1
     return n

@@ -10,13 +10,10 @@ from jgan.errors import JganError
 def learning_rate(cfg: ml_collections.ConfigDict, total_updates: int) -> float | optax.Schedule:
   """cfg.lr, constant; or, with 0 < cfg.decay_fraction <= 1, constant until that fraction of `total_updates`
   remains and then falling linearly to 0 at the last update (CycleGAN and Pix2Pix: 100 epochs constant, 100
-  decaying, fraction 0.5; Zhu et al. 2017, Sec. 7.1)."""
+  decaying, fraction 0.5; Zhu et al. 2017, Sec. 7.1). The range of each is checked by jgan.config.validate."""
   fraction = cfg.get('decay_fraction', 0.0)
   if not fraction:
     return cfg.lr
-  if not 0 < fraction <= 1:
-    raise JganError(f'optim decay_fraction={fraction} is not in (0, 1]: it is the share of train.steps over which '
-                    f'the learning rate falls to 0 (0 keeps it constant)')
   decay_updates = max(1, round(fraction * total_updates))
   return optax.join_schedules([optax.constant_schedule(cfg.lr), optax.linear_schedule(cfg.lr, 0.0, decay_updates)],
                               [total_updates - decay_updates])
