@@ -120,6 +120,7 @@ def test_a_signal_saves_a_checkpoint_and_exits_cleanly(sig, tmp_path, data_dir):
     (['--config.train.stepz=5'], "unknown config key 'stepz' in --config.train.stepz=5: did you mean 'steps'?"),
     (['--config.train.bogus=5'], "unknown config key 'bogus' in --config.train.bogus=5: check its spelling"),
     (['--config.data.name=mnistt'], "unknown dataset 'mnistt'"),
+    (['--config.train.log_every=0'], "config key 'train.log_every' is 0; it must be a whole number >= 1"),
     (['--config.data.resolution=48'], 'dcgan makes square images'),
     (['--config.data.name=folder', '--config.data.folder={tmp}/broken', '--config.train.batch_size=2'],
      'cannot read image'),
