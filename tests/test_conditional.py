@@ -168,6 +168,7 @@ def test_orthogonal_penalty_by_hand_and_zero_for_orthogonal_weights():
   assert float(regularizers.orthogonal_penalty(params)) == pytest.approx(8.0, abs=1e-3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', ['dcgan', 'mlp'])
 def test_cgan_label_concatenation_conditions_both_networks(name):
   generator, discriminator = _gan(name, (32, 32, 1), num_classes=10)

@@ -129,6 +129,7 @@ print(len(source), num_classes)  # the last line of stdout
 """
 
 
+@pytest.mark.slow
 def test_two_processes_prepare_one_fresh_data_dir_at_once(tmp_path):
   # Without the lock file one of the two failed every time (TFDS's rename into a directory the other made).
   command = [sys.executable, '-c', _PREPARE_DIGITS, str(tmp_path / 'tfds')]

@@ -102,6 +102,7 @@ def test_rewinds_that_do_not_help_stop_the_run_after_max_rewinds(trained, capsys
   _assert_same(_restored(config, workdir, 4), arrays[4])
 
 
+@pytest.mark.slow
 def test_time_based_checkpoints_save_at_log_lines_without_evaluating(tiny_config, tmp_path):
   tiny_config.train.update(steps=6, log_every=2, checkpoint_every=0, checkpoint_minutes=1e-9)
   tiny_config.eval.num_samples = 50

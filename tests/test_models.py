@@ -47,6 +47,7 @@ def test_mlp_gan_shapes(shape):
   chex.assert_shape(logits, (2,))
 
 
+@pytest.mark.slow
 def test_generators_output_in_the_data_range():
   for name in ('dcgan', 'mlp'):
     generator, _ = _build(name, (32, 32, 1))

@@ -125,6 +125,7 @@ def test_a_signal_saves_a_checkpoint_and_exits_cleanly(sig, tmp_path, data_dir):
     (['--config.data.name=folder', '--config.data.folder={tmp}/broken', '--config.train.batch_size=2'],
      'cannot read image'),
 ])
+@pytest.mark.slow
 def test_bad_input_gets_one_line_on_stderr(args, message, tmp_path, data_dir):
   (tmp_path / 'broken').mkdir()
   for name in ('a.png', 'b.png'):
@@ -137,6 +138,7 @@ def test_bad_input_gets_one_line_on_stderr(args, message, tmp_path, data_dir):
   assert len(errors) == 1 and errors[0].startswith('error: ') and message in errors[0], result.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_a_setting_the_game_does_not_read_stops_the_run_in_one_line(tmp_path):
   # StyleGAN2's game has its own loss and one D step per G step: it reads neither key.
   for override in ('--config.gan.loss=hinge', '--config.gan.n_critic=5'):
@@ -176,6 +178,7 @@ def test_damaged_checkpoint_data_gets_one_line_and_no_tracebacks(tmp_path, data_
   assert errors == ours, errors
 
 
+@pytest.mark.slow
 def test_an_unknown_key_in_a_config_file_is_named(tmp_path, data_dir):
   config_file = tmp_path / 'typo.py'
   config_file.write_text('from jgan.config import base_config\n\ndef get_config():\n'
